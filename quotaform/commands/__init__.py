@@ -1,0 +1,1 @@
+"""One module per subcommand; each only parses its options and hands off."""
