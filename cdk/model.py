@@ -339,6 +339,11 @@ def load_config(path: Path, catalog: object | None = None) -> ResourceConfig:
         document = orjson.loads(path.read_bytes())
     except FileNotFoundError as exc:
         raise InputError(f"{path}: file not found; run 'quotaform synth APP.py' first") from exc
+    except OSError as exc:
+        raise InputError(
+            f"{path}: cannot be read ({exc.strerror}); pass the quotaform.json file that "
+            "'quotaform synth' writes"
+        ) from exc
     except orjson.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON ({exc}); pass the quotaform.json that "
                          "'quotaform synth' writes") from exc

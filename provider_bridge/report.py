@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
+from rich import box
 from rich.table import Table
 
 from provider_bridge.rightsizing import Recommendation
@@ -55,29 +56,40 @@ def _money(value: float | None) -> str:
 def _action(rec: Recommendation) -> str:
     if rec.blocked_by:
         return f"{rec.action} (blocked)"
-    return rec.action
+    return "no data" if rec.action == "insufficient-data" else rec.action
 
 
 def recommendation_table(recommendations: Sequence[Recommendation]) -> Table:
-    """Build the table of recommendations, one row per pool, CPU in percent and USD a month."""
-    table = Table(title="Rightsizing recommendations", show_lines=True)
+    """Build the table of recommendations, one row per pool, CPU in percent and USD a month.
+
+    The reasons are long, so they follow the table (``reason_lines``) instead of
+    taking a column, and the table fits an 80-column terminal.
+    """
+    table = Table(title="Rightsizing recommendations", box=box.SIMPLE_HEAD, show_edge=False,
+                  padding=0)
     for header, justify in (
-        ("pool", "left"), ("team", "left"), ("instances", "right"), ("current", "left"),
-        ("recommended", "left"), ("action", "left"), ("rule", "left"), ("p95 %", "right"),
-        ("max %", "right"), ("savings $/month", "right"), ("reason", "left"),
+        ("pool", "left"), ("team", "left"), ("n", "right"), ("current", "left"),
+        ("recommended", "left"), ("action", "left"), ("p95 %", "right"), ("max %", "right"),
+        ("saved $/mo", "right"),
     ):
-        if header == "reason":
-            table.add_column(header, justify="left", ratio=1, min_width=30, overflow="fold")
-        else:
-            table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for rec in recommendations:
         savings = rec.monthly_savings if rec.proposed else None
         table.add_row(
             rec.pool, rec.team or "-", str(len(rec.resource_ids)), rec.current_type,
-            rec.recommended_type or "-", _action(rec), rec.rule or "-", _figure(rec.p95),
-            _figure(rec.max), _money(savings), rec.reason,
+            rec.recommended_type or "-", _action(rec), _figure(rec.p95), _figure(rec.max),
+            _money(savings),
         )
     return table
+
+
+def reason_lines(recommendations: Sequence[Recommendation]) -> list[str]:
+    """Return one line per pool: the rule that fired, if any, and the reason."""
+    lines = []
+    for rec in recommendations:
+        rule = f" [{rec.rule}]" if rec.rule else ""
+        lines.append(f"{rec.pool}{rule}: {rec.reason}")
+    return lines
 
 
 def total_line(recommendations: Sequence[Recommendation]) -> str:

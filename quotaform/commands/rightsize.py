@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from provider_bridge.patch import (
     patch_instance_types,
     write_atomically,
 )
-from provider_bridge.report import build_report, recommendation_table, total_line
+from provider_bridge.report import build_report, reason_lines, recommendation_table, total_line
 from provider_bridge.rightsizing import Recommendation, apply_policy_check, recommend
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,53 @@ def rightsize(
                   output_format=output_format)
 
 
+@dataclass
+class RightsizingOutcome:
+    """Checked recommendations, the change summary and, with an app, its patch."""
+
+    recommendations: list[Recommendation]
+    summary: str
+    diff: str | None
+    patched_source: str | None
+    changed: bool
+
+
+def compute_rightsizing(
+    state: Path,
+    config: ResourceConfig,
+    catalog: Catalog,
+    *,
+    app: Path | None,
+    endpoint_url: str | None,
+    region: str,
+    lookback_days: float | None,
+    period: int | None,
+    quiet: bool,
+    app_name: str | None = None,
+) -> RightsizingOutcome:
+    """Run inventory, metrics, statistics, recommendations, the policy check and the patch.
+
+    ``app_name`` names the app in the diff headers; the default is ``app`` as given.
+    """
+    lookback_days = lookback_days if lookback_days is not None else config.optimization.lookback_days
+    period = period if period is not None else config.optimization.period_seconds
+    source = _read_app(app) if app else None
+
+    autoscaling = functools.cache(lambda name: _autoscaling_client(name, endpoint_url))
+    inventory = load_inventory(state, default_region=region, autoscaling=autoscaling)
+    stats = _fetch_stats(inventory, endpoint_url, lookback_days, period, quiet)
+    recommendations = _checked(recommend(inventory, stats, config, catalog), config, catalog)
+
+    changes = {r.pool: r.recommended_type for r in recommendations if r.proposed}
+    teams = {r.pool: r.team for r in recommendations}
+    if source is None or app is None:
+        summary = format_summary(_changes_without_source(recommendations), teams)
+        return RightsizingOutcome(recommendations, summary, None, None, False)
+    patched = patch_instance_types(source, changes, app_name or str(app))  # type: ignore[arg-type]
+    return RightsizingOutcome(recommendations, format_summary(patched.changes, teams),
+                              patched.diff, patched.source, bool(patched.changes))
+
+
 def run_rightsize(
     state: Path,
     data: Path,
@@ -82,37 +130,23 @@ def run_rightsize(
     period: int | None,
     output_format: str,
 ) -> None:
-    """Run inventory, metrics, statistics, recommendations, the policy check and the patch."""
+    """Compute the recommendations, print them and, with ``write``, patch the app."""
     catalog = load_catalog()
     config = load_config(data, catalog)
-    lookback_days = lookback_days if lookback_days is not None else config.optimization.lookback_days
-    period = period if period is not None else config.optimization.period_seconds
-    source = _read_app(app) if app else None
-
-    autoscaling = functools.cache(lambda name: _autoscaling_client(name, endpoint_url))
-    inventory = load_inventory(state, default_region=region, autoscaling=autoscaling)
     quiet = output_format == "json" or not sys.stdout.isatty()
-    stats = _fetch_stats(inventory, endpoint_url, lookback_days, period, quiet)
-    recommendations = _checked(recommend(inventory, stats, config, catalog), config, catalog)
-
-    changes = {r.pool: r.recommended_type for r in recommendations if r.proposed}
-    teams = {r.pool: r.team for r in recommendations}
-    diff = None
-    if source is not None and app is not None:
-        patched = patch_instance_types(source, changes, str(app))  # type: ignore[arg-type]
-        summary, diff = format_summary(patched.changes, teams), patched.diff
-        if write and patched.changes:
-            backup = write_atomically(app, patched.source)
-            log.warning("wrote %s; the original is in %s", app, backup)
-    else:
-        summary = format_summary(_changes_without_source(recommendations), teams)
+    outcome = compute_rightsizing(state, config, catalog, app=app, endpoint_url=endpoint_url,
+                                  region=region, lookback_days=lookback_days, period=period,
+                                  quiet=quiet)
+    if write and app is not None and outcome.changed and outcome.patched_source is not None:
+        backup = write_atomically(app, outcome.patched_source)
+        log.warning("wrote %s; the original is in %s", app, backup)
 
     if output_format == "json":
-        report = build_report(recommendations, summary, diff)
+        report = build_report(outcome.recommendations, outcome.summary, outcome.diff)
         sys.stdout.write(orjson.dumps(report.model_dump(mode="json"),
                                       option=orjson.OPT_INDENT_2).decode() + "\n")
         return
-    _print_table(recommendations, summary, diff)
+    print_outcome(outcome, Console())
 
 
 def _read_app(app: Path) -> str:
@@ -199,13 +233,17 @@ def _changes_without_source(recommendations: list[Recommendation]) -> list[TypeC
             for r in recommendations if r.proposed]
 
 
-def _print_table(recommendations: list[Recommendation], summary: str, diff: str | None) -> None:
-    console = Console()
+def print_outcome(outcome: RightsizingOutcome, console: Console) -> None:
+    """Print the recommendation table, the total, the change summary and the diff."""
+    recommendations = outcome.recommendations
     console.print(recommendation_table(recommendations))
+    for line in reason_lines(recommendations):
+        console.print(line, markup=False, highlight=False)
+    console.print()
     console.print(total_line(recommendations), markup=False, highlight=False, soft_wrap=True)
     console.print()
-    console.print(summary, markup=False, highlight=False, soft_wrap=True, end="")
-    if diff:
+    console.print(outcome.summary, markup=False, highlight=False, soft_wrap=True, end="")
+    if outcome.diff:
         console.print()
-        sys.stdout.flush()
-        console.file.write(diff)
+        console.file.flush()
+        console.file.write(outcome.diff)
