@@ -341,7 +341,7 @@ def load_config(path: Path, catalog: object | None = None) -> ResourceConfig:
         raise InputError(f"{path}: file not found; run 'quotaform synth APP.py' first") from exc
     except OSError as exc:
         raise InputError(
-            f"{path}: cannot be read ({exc.strerror}); pass the quotaform.json file that "
+            f"{path}: could not read the file ({exc.strerror}); pass the quotaform.json that "
             "'quotaform synth' writes"
         ) from exc
     except orjson.JSONDecodeError as exc:

@@ -1,6 +1,6 @@
 """The end-to-end demo: declare, plan, gate and rightsize against a local moto server.
 
-Nothing leaves this machine: a moto server on 127.0.0.1 stands in for AWS, the
+Nothing leaves this machine: a moto server on 127.0.0.1 serves the AWS APIs, the
 real terraform CLI and AWS provider create the example platform in it, and
 CloudWatch is seeded with real CPU series before rightsizing reads them back.
 """
@@ -37,7 +37,7 @@ from quotaform.commands.rightsize import RightsizingOutcome, compute_rightsizing
 
 log = logging.getLogger(__name__)
 
-# Which real series each example pool's instances replay, in instance order.
+# Recorded series replayed by each example pool's instances, in instance order.
 # The shapes cover what a recommender must tell apart: idle and low-flat
 # pools are oversized, the saturated one is undersized, the steady one fits.
 SERIES_BY_POOL = {
@@ -50,7 +50,7 @@ SERIES_BY_POOL = {
 
 @dataclass
 class DemoResult:
-    """What the demo saw: the two gate decisions and the rightsizing outcome."""
+    """Outcome of a demo run: the two gate decisions and the rightsizing result."""
 
     passing: Decision | None = None
     denied: Decision | None = None
@@ -85,7 +85,7 @@ class Steps:
 
 
 def examples_dir() -> Path:
-    """Return the repository's examples folder, which holds the demo app and series."""
+    """Return the repository's examples folder, which contains the demo app and series."""
     folder = Path(__file__).resolve().parent.parent / "examples"
     if not (folder / "app.py").is_file():
         raise InputError(

@@ -1,7 +1,7 @@
 """The constructs through ``synth_app``: the Terraform JSON and quotaform.json they write.
 
-Each synth runs the app in a child process with its own Node.js runtime (about
-1.5 s), so the example app and one feature-rich app are synthesized once per
+Each synth runs the app in a child process with its own Node.js runtime (0.5 to
+1.5 s on 2 cores here), so the example app and one feature-rich app are synthesized once per
 module, and every bad app once. Expected values are typed out from the apps'
 declarations, never read back from the code under test.
 """
@@ -140,7 +140,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _synth_stacks(app: Path, out: Path) -> dict[str, tuple[SynthResult, dict, dict]]:
-    """Synthesize ``app``; return stack name -> (result, Terraform JSON, quotaform.json)."""
+    """Synthesize ``app`` and map each stack name to (result, Terraform JSON, quotaform.json)."""
     return {
         result.stack: (result, _read(result.tf_json), _read(result.config_json))
         for result in synth_app(app, out)

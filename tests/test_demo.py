@@ -80,7 +80,7 @@ def test_demo_with_terraform(terraform_bin: str, provider_mirror: Path, tmp_path
 
 
 def test_demo_without_terraform_uses_boto3(tmp_path: Path) -> None:
-    # The directories of node and python, without the one that holds terraform.
+    # The directories of node and python, without the one that contains terraform.
     path = os.pathsep.join(
         entry for entry in os.environ["PATH"].split(os.pathsep)
         if entry and not (Path(entry) / "terraform").exists() and not (Path(entry) / "tofu").exists()
