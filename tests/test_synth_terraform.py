@@ -141,8 +141,6 @@ def _schema_problems(block: dict[str, Any], body: dict[str, Any], where: str) ->
     ]
     for name, value in body.items():
         path = f"{where}.{name}"
-        if name in META_ARGUMENTS and where.count(".") == 1:
-            continue
         if name in attributes:
             attribute = attributes[name]
             if not (attribute.get("required") or attribute.get("optional")):
@@ -159,6 +157,10 @@ def _schema_problems(block: dict[str, Any], body: dict[str, Any], where: str) ->
         else:
             problems.append(f"{path}: not in the provider schema")
     return problems
+
+
+def _without_meta_arguments(body: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in body.items() if name not in META_ARGUMENTS}
 
 
 def _emitted(tf_json: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -184,11 +186,28 @@ def test_schema_walk_finds_unknown_attributes(provider_schema: dict[str, Any]) -
         "arn": "arn:aws:ec2:us-east-1:123456789012:instance/i-1",
         "count": 2,
     }
-    problems = _schema_problems(provider_schema["aws_instance"]["block"], body, "aws_instance.x")
+    block = provider_schema["aws_instance"]["block"]
+    problems = _schema_problems(block, _without_meta_arguments(body), "aws_instance.x")
     assert sorted(problems) == [
         "aws_instance.x.arn: computed only, cannot be set",
         "aws_instance.x.instance_typo: not in the provider schema",
         "aws_instance.x.tags: ['quotaform:pool'] does not fit type ['map', 'string']",
+    ]
+
+
+def test_schema_walk_checks_nested_blocks(provider_schema: dict[str, Any]) -> None:
+    body = {
+        "max_size": 1,
+        "tag": [{"key": "quotaform:pool", "value": "api", "propagate": True}],
+        "launch_template": [{"id": "lt-1"}, {"id": "lt-2"}],
+    }
+    block = provider_schema["aws_autoscaling_group"]["block"]
+    problems = _schema_problems(block, body, "aws_autoscaling_group.x")
+    assert sorted(problems) == [
+        "aws_autoscaling_group.x.launch_template: 2 blocks, at most 1",
+        "aws_autoscaling_group.x.min_size: required attribute is missing",
+        "aws_autoscaling_group.x.tag[0].propagate: not in the provider schema",
+        "aws_autoscaling_group.x.tag[0].propagate_at_launch: required attribute is missing",
     ]
 
 
@@ -205,7 +224,8 @@ def test_emitted_attributes_in_provider_schema(
     problems = []
     for resource_type, name, body in emitted:
         block = provider_schema[resource_type]["block"]
-        problems.extend(_schema_problems(block, body, f"{resource_type}.{name}"))
+        settable = _without_meta_arguments(body)
+        problems.extend(_schema_problems(block, settable, f"{resource_type}.{name}"))
     assert problems == []
 
 
