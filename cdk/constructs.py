@@ -41,6 +41,9 @@ from constructs import Construct, IValidation  # noqa: E402
 AWS_PROVIDER_SOURCE = "hashicorp/aws"
 AWS_PROVIDER_VERSION = "~> 5.0"
 DEFAULT_IMAGE_ID = "ami-12c6146b"
+# The quotaform Terraform provider, installed by 'quotaform provider install'.
+QUOTAFORM_PROVIDER_SOURCE = "quotaform/quotaform"
+QUOTAFORM_PROVIDER_VERSION = "~> 0.1"
 
 _NAME = re.compile(NAME_PATTERN)
 _MODEL_PATH = re.compile(r"^  allocation\.(teams|pools|quotas|access)\.(\d+)", re.MULTILINE)
@@ -63,6 +66,26 @@ class _RawResource(cdktf.TerraformResource):
             scope, construct_id, terraform_resource_type=resource_type, provider=provider,
             count=count,
         )
+        self.attributes = attributes
+
+    def _synthesize_attributes(self) -> Mapping[str, Any]:
+        return self.attributes
+
+
+class _RawDataSource(cdktf.TerraformDataSource):
+    """A Terraform data source whose arguments are given as a plain dict."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data_type: str,
+        attributes: dict[str, Any],
+        provider: cdktf.TerraformProvider,
+    ) -> None:
+        super().__init__(scope, construct_id, terraform_resource_type=data_type,
+                         provider=provider)
         self.attributes = attributes
 
     def _synthesize_attributes(self) -> Mapping[str, Any]:
@@ -120,6 +143,7 @@ class QuotaformStack(cdktf.TerraformStack):
         self._waivers: list[dict[str, Any]] = []
         self._allocation_settings: dict[str, Any] = {}
         self._sections: dict[str, dict[str, Any]] = {}
+        self._quotaform_provider: cdktf.TerraformProvider | None = None
         self.node.add_validation(_ConfigValidation(self))
         QuotaformStack._instances.append(weakref.ref(self))
 
@@ -158,6 +182,28 @@ class QuotaformStack(cdktf.TerraformStack):
         stack.monitoring(**config.monitoring.model_dump())
         stack.optimization(**config.optimization.model_dump())
         return stack
+
+    def quotaform_provider(self) -> cdktf.TerraformProvider:
+        """Return the stack's ``quotaform`` provider, declaring it on first use.
+
+        It reads the quotaform.json that synth writes beside the stack's
+        cdk.tf.json, so its data sources see this stack's declarations.
+        """
+        if self._quotaform_provider is None:
+            provider = cdktf.TerraformProvider(
+                self,
+                "quotaform",
+                terraform_resource_type="quotaform",
+                terraform_provider_source=QUOTAFORM_PROVIDER_SOURCE,
+                terraform_generator_metadata=cdktf.TerraformProviderGeneratorMetadata(
+                    provider_name="quotaform",
+                    provider_version_constraint=QUOTAFORM_PROVIDER_VERSION,
+                ),
+            )
+            provider.add_override("region", self.region)
+            provider.add_override("config", "${path.module}/quotaform.json")
+            self._quotaform_provider = provider
+        return self._quotaform_provider
 
     def document(self) -> dict[str, Any]:
         """Return the declarations as an unvalidated ``ResourceConfig`` document."""
@@ -320,6 +366,7 @@ class _Pool(Construct):
                 "quotaform from the pool and team names; remove them from tags"
             )
         self.tags = {**tags, POOL_TAG: name, TEAM_TAG: self.team}
+        self.rightsizing: _RawDataSource | None = None
         owner.register(
             "pools",
             {"name": name, "kind": self.kind, "team": self.team, "region": owner.region,
@@ -338,6 +385,34 @@ class _Pool(Construct):
         resource.override_logical_id(self.name)
         return resource
 
+    def _instance_type(
+        self, instance_type: str, from_rightsizing: bool, pin_current: bool,
+        accepted_type: str | None,
+    ) -> str:
+        """Return the declared type, or a reference to a quotaform_rightsizing data source.
+
+        With ``from_rightsizing`` the pool declares ``data.quotaform_rightsizing.<pool>``
+        and its instances take the type the recommendation gives at plan time;
+        the model keeps ``instance_type`` as declared.
+        """
+        if not from_rightsizing:
+            if pin_current or accepted_type is not None:
+                raise InputError(
+                    f"stack '{self.stack.name}': pool '{self.name}': rightsizing_pin_current "
+                    "and rightsizing_accepted_type need instance_type_from_rightsizing=True"
+                )
+            return instance_type
+        arguments: dict[str, Any] = {"pool": self.name}
+        if pin_current:
+            arguments["pin_current"] = True
+        if accepted_type is not None:
+            arguments["accepted_type"] = accepted_type
+        source = _RawDataSource(self, "rightsizing", data_type="quotaform_rightsizing",
+                                attributes=arguments, provider=self.stack.quotaform_provider())
+        source.override_logical_id(self.name)
+        self.rightsizing = source
+        return source.get_string_attribute("instance_type")
+
 
 def _type_rules(
     allowed_instance_types: Iterable[str], allowed_families: Iterable[str]
@@ -349,7 +424,13 @@ def _type_rules(
 
 
 class AsgPool(_Pool):
-    """An auto scaling group pool: ``aws_launch_template`` + ``aws_autoscaling_group``."""
+    """An auto scaling group pool: ``aws_launch_template`` + ``aws_autoscaling_group``.
+
+    With ``instance_type_from_rightsizing=True`` the launch template takes its
+    type from a ``quotaform_rightsizing`` data source of the quotaform Terraform
+    provider. ``rightsizing_pin_current`` and ``rightsizing_accepted_type``
+    set the data source's ``pin_current`` and ``accepted_type``.
+    """
 
     kind = "asg"
 
@@ -369,6 +450,9 @@ class AsgPool(_Pool):
         tags: Mapping[str, str] | None = None,
         parent: str | None = None,
         availability_zones: Iterable[str] | None = None,
+        instance_type_from_rightsizing: bool = False,
+        rightsizing_pin_current: bool = False,
+        rightsizing_accepted_type: str | None = None,
     ) -> None:
         fields = {
             "instance_type": instance_type, "min_size": min_size, "max_size": max_size,
@@ -377,10 +461,12 @@ class AsgPool(_Pool):
         }
         super().__init__(stack, name, team=team, tags=tags or {}, fields=fields)
         zones = list(availability_zones or [f"{self.stack.region}a"])
+        planned_type = self._instance_type(instance_type, instance_type_from_rightsizing,
+                                           rightsizing_pin_current, rightsizing_accepted_type)
         template = self._resource("launch-template", "aws_launch_template", {
             "name_prefix": f"{name}-",
             "image_id": image_id,
-            "instance_type": instance_type,
+            "instance_type": planned_type,
             "tags": self.tags,
             "tag_specifications": [
                 {"resource_type": "instance", "tags": self.tags},
@@ -405,7 +491,10 @@ class AsgPool(_Pool):
 
 
 class InstancePool(_Pool):
-    """A pool of standalone EC2 instances: one ``aws_instance`` with ``count``."""
+    """A pool of standalone EC2 instances: one ``aws_instance`` with ``count``.
+
+    The rightsizing options work as for ``AsgPool``, on the instances' type.
+    """
 
     kind = "instances"
 
@@ -422,15 +511,20 @@ class InstancePool(_Pool):
         image_id: str = DEFAULT_IMAGE_ID,
         tags: Mapping[str, str] | None = None,
         parent: str | None = None,
+        instance_type_from_rightsizing: bool = False,
+        rightsizing_pin_current: bool = False,
+        rightsizing_accepted_type: str | None = None,
     ) -> None:
         fields = {
             "instance_type": instance_type, "count": count, "image_id": image_id,
             "parent": parent, **_type_rules(allowed_instance_types, allowed_families),
         }
         super().__init__(stack, name, team=team, tags=tags or {}, fields=fields)
+        planned_type = self._instance_type(instance_type, instance_type_from_rightsizing,
+                                           rightsizing_pin_current, rightsizing_accepted_type)
         self.instance = self._resource("instance", "aws_instance", {
             "ami": image_id,
-            "instance_type": instance_type,
+            "instance_type": planned_type,
             "tags": self.tags,
             "volume_tags": self.tags,
         }, count=count)

@@ -37,7 +37,7 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN, description="Lower-case kebab-
 PoolKind = Literal["asg", "instances", "db"]
 EnforcementLevel = Literal["advisory", "soft-mandatory", "hard-mandatory"]
 Action = Literal["downsize", "upsize", "move-to-burstable", "stop-idle", "scale-in", "scale-out"]
-Statistic = Literal["p50", "p95", "p99", "max", "mean"]
+Statistic = Literal["p50", "p95", "p99", "max", "mean", "burstiness"]
 Comparison = Literal["below", "above"]
 
 _INSTANCE_TYPE = re.compile(r"^(db\.)?[a-z0-9-]+\.[a-z0-9-]+$")
@@ -53,6 +53,11 @@ class Team(_Strict):
     name: Name
     description: str = ""
     contacts: list[str] = Field(default_factory=list, description="E-mail or chat handles.")
+    members: list[str] = Field(
+        default_factory=list,
+        description="CI logins of the people who request changes for this team (GITHUB_ACTOR, "
+        "GITLAB_USER_LOGIN or --requestor), matched without regard to case.",
+    )
 
 
 class Pool(_Strict):
@@ -74,6 +79,12 @@ class Pool(_Strict):
     )
     allowed_families: list[str] = Field(
         default_factory=list, description="Families (m5, c6g) this pool may use; empty means any."
+    )
+    max_instance_vcpu: int | None = Field(
+        default=None, gt=0, description="Largest vCPU count one instance of this pool may have."
+    )
+    max_instance_memory_gib: float | None = Field(
+        default=None, gt=0, description="Largest memory in GiB one instance of this pool may have."
     )
     image_id: str = Field(default="ami-12c6146b", description="AMI for asg and instances pools.")
     tags: dict[str, str] = Field(default_factory=dict)
@@ -127,13 +138,18 @@ class AccessGrant(_Strict):
 class Waiver(_Strict):
     """A time-limited exception to one rule for one pool or resource address."""
 
-    rule: str
-    pool: Name | None = None
-    address: str | None = None
-    owner: str
-    reason: str
-    ticket: str = ""
-    expires: dt.date
+    rule: str = Field(description="Rule id, such as 'pool-vcpu-quota' or 'main.deny'.")
+    pool: Name | None = Field(default=None, description="Pool whose findings are waived.")
+    address: str | None = Field(
+        default=None,
+        description="Resource address whose findings are waived. It also covers the instances "
+        "of a count or for_each resource (aws_instance.web covers aws_instance.web[0]) and "
+        "everything inside a module (module.app).",
+    )
+    owner: str = Field(min_length=1, description="The person or team accountable for the exception.")
+    reason: str = Field(min_length=1)
+    ticket: str = Field(default="", description="Ticket reference, such as 'OPS-1234'.")
+    expires: dt.date = Field(description="Last day the waiver applies.")
 
     @model_validator(mode="after")
     def _check_scope(self) -> Waiver:
@@ -146,7 +162,11 @@ class PolicySetting(_Strict):
     """Which enforcement level a policy rule runs at."""
 
     rule: str = Field(description="Rule id, such as 'pool-vcpu-quota'.")
-    enforcement: EnforcementLevel = "hard-mandatory"
+    enforcement: EnforcementLevel | None = Field(
+        default=None,
+        description="Null keeps the rule's default: hard-mandatory for most rules, advisory "
+        "for unknown-requestor, unpriced-cost and the warn rules of user policies.",
+    )
     enabled: bool = True
 
 
@@ -158,7 +178,31 @@ class Allocation(_Strict):
     policies: list[PolicySetting] = Field(default_factory=list)
     waivers: list[Waiver] = Field(default_factory=list)
     required_tags: list[str] = Field(default_factory=lambda: [POOL_TAG, TEAM_TAG])
-    allowed_regions: list[str] = Field(default_factory=list)
+    allowed_regions: list[str] = Field(
+        default_factory=list, description="Regions resources may be created in; empty means any."
+    )
+    allowed_tag_values: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Values each listed tag key may take. The pool and team tags always take "
+        "the declared pool and team names, so they are not listed here.",
+    )
+    max_monthly_cost_delta_usd: float | None = Field(
+        default=None, ge=0,
+        description="Budget of one plan: the most its on-demand monthly cost may rise, in USD.",
+    )
+
+    @field_validator("allowed_tag_values")
+    @classmethod
+    def _check_tag_values(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for key, allowed in value.items():
+            if key in (POOL_TAG, TEAM_TAG):
+                raise ValueError(
+                    f"'{key}' takes the declared {key.split(':')[1]} names; remove it from "
+                    "allowed_tag_values"
+                )
+            if not allowed:
+                raise ValueError(f"tag '{key}' lists no allowed values; list some or remove it")
+        return value
 
 
 class ScalingStrategy(_Strict):
@@ -171,6 +215,11 @@ class ScalingStrategy(_Strict):
 class PerformanceTarget(_Strict):
     p95_cpu_percent: float = Field(
         default=70.0, gt=0, le=100, description="p95 CPU a right-sized instance stays under."
+    )
+    max_memory_percent: float = Field(
+        default=90.0, gt=0, le=100,
+        description="Peak memory use, in percent of the type's memory, that a right-sized "
+        "instance stays under; applies when memory is measured.",
     )
 
 
@@ -231,6 +280,22 @@ class Optimization(_Strict):
         description="Families a recommendation may move to; empty means the pool's own family.",
     )
     headroom_percent: float = Field(default=0.0, ge=0, le=100)
+    allowed_architectures: list[str] = Field(
+        default_factory=list,
+        description="Architectures (x86_64, arm64) a recommendation may move to; empty means "
+        "the current type's architectures only.",
+    )
+    unmeasured_memory: Literal["keep-current", "cpu-only"] = Field(
+        default="keep-current",
+        description="Sizing when a pool has no memory metric: keep-current never recommends "
+        "less memory than the current type has; cpu-only sizes on CPU alone and says so in "
+        "the reason.",
+    )
+    burstable_families: list[str] = Field(
+        default_factory=lambda: ["t3", "t3a", "t4g"],
+        description="Burstable families that move-to-burstable may choose from, after the "
+        "pool's own allowed families and types.",
+    )
     lookback_days: int = Field(default=14, gt=0, le=455)
     period_seconds: int = Field(default=300, gt=0)
 
@@ -261,6 +326,11 @@ class ResourceConfig(_Strict):
                 )
             if pool.parent is not None and pool.parent not in pools:
                 raise ValueError(f"{where}.parent: unknown pool '{pool.parent}'")
+            if alloc.allowed_regions and pool.region not in alloc.allowed_regions:
+                raise ValueError(
+                    f"{where}.region: '{pool.region}' is not one of allocation.allowed_regions "
+                    f"({', '.join(alloc.allowed_regions)}); move the pool or allow its region"
+                )
         _reject_parent_cycles(pools)
 
         for i, quota in enumerate(alloc.quotas):
@@ -279,6 +349,7 @@ class ResourceConfig(_Strict):
         catalog = (info.context or {}).get("catalog")
         if catalog is not None:
             _check_catalog(alloc.pools, catalog)
+            _check_instance_limits(alloc.pools, catalog)
         return self
 
     def pool(self, name: str) -> Pool | None:
@@ -316,6 +387,29 @@ def _check_catalog(pools: list[Pool], catalog: object) -> None:
                     f"allocation.pools[{i}] ({pool.name}): instance type '{name}' is not in "
                     "the instance catalog; check the spelling (for example 'm5.large')"
                 )
+
+
+def _check_instance_limits(pools: list[Pool], catalog: object) -> None:
+    """Reject a pool whose own instance type is larger than its per-instance limits."""
+    for i, pool in enumerate(pools):
+        # RDS runs class db.X on the EC2 type X, with the same vCPU and memory.
+        spec = catalog.get(pool.instance_type.removeprefix("db."))  # type: ignore[attr-defined]
+        if spec is None:
+            continue
+        where = f"allocation.pools[{i}] ({pool.name})"
+        if pool.max_instance_vcpu is not None and spec.vcpu > pool.max_instance_vcpu:
+            raise ValueError(
+                f"{where}: instance type '{pool.instance_type}' has {spec.vcpu} vCPU, more than "
+                f"max_instance_vcpu {pool.max_instance_vcpu}; choose a smaller type or raise "
+                "the limit"
+            )
+        limit = pool.max_instance_memory_gib
+        if limit is not None and spec.memory_gib > limit:
+            raise ValueError(
+                f"{where}: instance type '{pool.instance_type}' has {spec.memory_gib:g} GiB of "
+                f"memory, more than max_instance_memory_gib {limit:g}; choose a smaller type "
+                "or raise the limit"
+            )
 
 
 def validate_config(document: dict, catalog: object | None = None) -> ResourceConfig:

@@ -20,6 +20,7 @@ import runpy
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import MutableMapping
@@ -125,15 +126,11 @@ def _run_child(app: Path, out: Path, result_file: Path) -> None:
     )
     silence_node_version_warning(env)
     command = [sys.executable, "-m", "cdk.synth", str(app.resolve()), str(result_file.resolve())]
-    try:
-        child = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=SYNTH_TIMEOUT_SECONDS
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ExecutionError(
-            f"{app}: synth did not finish within {SYNTH_TIMEOUT_SECONDS} s; "
-            "check the app for a loop or a blocking call"
-        ) from exc
+    # jsii unpacks its runtime into TMPDIR and removes it only on a clean exit;
+    # a private folder is removed here even when the child is killed.
+    with tempfile.TemporaryDirectory(prefix="quotaform-synth-") as child_temp:
+        env["TMPDIR"] = child_temp
+        child = _run(command, env, app)
     log.debug("synth child exit=%d stdout=%s stderr=%s", child.returncode, child.stdout,
               child.stderr)
     if not result_file.is_file():
@@ -142,6 +139,18 @@ def _run_child(app: Path, out: Path, result_file: Path) -> None:
             f"{app}: the synth process exited with status {child.returncode} without a "
             f"result; is Node.js installed (cdktf needs it)?\n{tail}"
         )
+
+
+def _run(command: list[str], env: dict[str, str], app: Path) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=SYNTH_TIMEOUT_SECONDS
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ExecutionError(
+            f"{app}: synth did not finish within {SYNTH_TIMEOUT_SECONDS} s; "
+            "check the app for a loop or a blocking call"
+        ) from exc
 
 
 # The rest of this module runs in the child process.

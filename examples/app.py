@@ -16,12 +16,16 @@ def build_platform(app: App, *, api_max_size: int = 4) -> QuotaformStack:
     Team(stack, "data")
     AsgPool(stack, "api", team="payments", instance_type="m5.xlarge",
             min_size=2, max_size=api_max_size, allowed_families=["m5", "m6i"])
-    InstancePool(stack, "reporting", team="data", instance_type="m5.2xlarge", count=1)
-    InstancePool(stack, "batch", team="data", instance_type="c5.xlarge", count=2)
+    InstancePool(stack, "reporting", team="data", instance_type="m5.2xlarge", count=1,
+                 allowed_families=["m5", "r5"])
+    InstancePool(stack, "batch", team="data", instance_type="c5.xlarge", count=2,
+                 allowed_families=["c5", "m5"])
     InstancePool(stack, "etl", team="data", instance_type="c5.large", count=1,
                  allowed_families=["c5"])
     Quota(stack, "api-quota", target="api", max_vcpu=16, max_instances=4)
     Quota(stack, "data-quota", scope="team", target="data", max_vcpu=32)
+    # Rightsizing may move a pool to these families, within each pool's allowed families.
+    stack.optimization(allowed_families=["c5", "m5", "r5"])
     return stack
 
 

@@ -2,12 +2,13 @@
 
 from policies.documents import Decision, PolicyInput, QuotaRow, Violation
 from policies.engine import Engine, RegorusEngine, default_engine
-from policies.gate import check_config, check_plan
+from policies.gate import CheckOptions, check_config, check_plan
 from policies.normalize import normalize_config, normalize_plan
 from policies.plan import load_plan
 from policies.report import render_json, render_text
 
 __all__ = [
+    "CheckOptions",
     "Decision",
     "Engine",
     "PolicyInput",

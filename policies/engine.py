@@ -4,6 +4,10 @@ Every rule lives in a package ``quotaform.rules.<name>`` with one entry point,
 ``deny``, a set of violations. An engine returns the union of those sets. It
 fails closed: an engine error, a missing ``deny`` result or a result of the
 wrong shape raises ``ExecutionError``, never an empty list.
+
+Three engines give the same decisions on the same policies: ``regorus``
+(embedded, the default), ``regopy`` (embedded, Microsoft's rego-cpp) and
+``opa`` (an OPA server, see ``policies.opa``).
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from typing import Any, Protocol
 import orjson
 import regorus
 
-from cdk.errors import ExecutionError
+from cdk.errors import ExecutionError, InputError
 
 logger = logging.getLogger(__name__)
+
+ENGINE_NAMES = ("regorus", "regopy", "opa")
+DEFAULT_OPA_TIMEOUT_SECONDS = 30.0
 
 VIOLATION_FIELDS = frozenset({"rule", "message", "severity", "pool", "address"})
 
@@ -75,6 +82,16 @@ def _rule_info(name: str, text: str) -> RuleInfo | None:
     return RuleInfo(rule_id.group(1), severity.group(1), "data." + package.group(1))
 
 
+def index_rules(policies: list[tuple[str, str]]) -> dict[str, RuleInfo]:
+    """Return the rules of ``policies`` by rule id, from their METADATA annotations."""
+    found: dict[str, RuleInfo] = {}
+    for name, text in policies:
+        info = _rule_info(name, text)
+        if info is not None:
+            found[info.id] = info
+    return found
+
+
 def engine_message(error: Exception) -> str:
     """Return the engine's own message without the native stack trace regorus appends."""
     return str(error).split("Stack backtrace:", 1)[0].strip()
@@ -83,18 +100,12 @@ def engine_message(error: Exception) -> str:
 class RegorusEngine:
     """The embedded default engine: regorus, Microsoft's Rust Rego interpreter."""
 
+    name = "regorus"
+
     def __init__(self, policies: list[tuple[str, str]] | None = None):
         self._policies = policy_files() if policies is None else policies
-        self._rules = self._index_rules()
+        self._rules = index_rules(self._policies)
         self._base = self._compile()
-
-    def _index_rules(self) -> dict[str, RuleInfo]:
-        found: dict[str, RuleInfo] = {}
-        for name, text in self._policies:
-            info = _rule_info(name, text)
-            if info is not None:
-                found[info.id] = info
-        return found
 
     def _compile(self) -> regorus.Engine:
         engine = regorus.Engine()
@@ -122,8 +133,8 @@ class RegorusEngine:
 
         violations: list[dict[str, Any]] = []
         for info in self._rules.values():
-            violations += _checked(info, self._deny(engine, info))
-        logger.info("evaluated rules=%d violations=%d seconds=%.3f",
+            violations += checked_deny(info, self._deny(engine, info))
+        logger.info("evaluated engine=regorus rules=%d violations=%d seconds=%.3f",
                     len(self._rules), len(violations), time.perf_counter() - started)
         return violations
 
@@ -139,7 +150,7 @@ class RegorusEngine:
         return orjson.loads(text)
 
 
-def _checked(info: RuleInfo, result: object) -> list[dict[str, Any]]:
+def checked_deny(info: RuleInfo, result: object) -> list[dict[str, Any]]:
     """Return ``result`` when it is a list of violations of the expected shape."""
     if not isinstance(result, list):
         raise ExecutionError(
@@ -162,3 +173,31 @@ def _checked(info: RuleInfo, result: object) -> list[dict[str, Any]]:
 def default_engine() -> RegorusEngine:
     """Return the shared regorus engine with our policies, parsed once per process."""
     return RegorusEngine()
+
+
+def create_engine(name: str = "regorus", *, opa_url: str | None = None,
+                  opa_timeout: float = DEFAULT_OPA_TIMEOUT_SECONDS,
+                  policies: list[tuple[str, str]] | None = None) -> Engine:
+    """Create the engine ``name`` with our policies, or with ``policies`` when given.
+
+    ``opa_url`` is required for, and only accepted with, the ``opa`` engine.
+    """
+    if name not in ENGINE_NAMES:
+        raise InputError(f"--engine: unknown engine '{name}'; use one of "
+                         f"{', '.join(ENGINE_NAMES)}")
+    if name != "opa" and opa_url is not None:
+        raise InputError(f"--opa-url is only used with --engine opa, not with --engine {name}; "
+                         "add --engine opa or drop --opa-url")
+    if name == "opa":
+        if not opa_url:
+            raise InputError("--engine opa needs the server's address: add --opa-url URL, "
+                             "such as --opa-url http://127.0.0.1:8181")
+        # Imported here so that the embedded engines do not load the HTTP client.
+        from policies.opa import OpaEngine
+
+        return OpaEngine(opa_url, policies=policies, timeout=opa_timeout)
+    if name == "regopy":
+        from policies.regopy_engine import RegopyEngine
+
+        return RegopyEngine(policies)
+    return default_engine() if policies is None else RegorusEngine(policies)

@@ -1,26 +1,27 @@
 """The policy gate: normalize, evaluate the Rego rules, apply enforcement levels.
 
-Enforcement is applied here, after Rego, so the rules stay free of settings:
-
-- a rule disabled in ``allocation.policies`` reports nothing;
-- ``advisory`` turns its violations into warnings;
-- ``soft-mandatory`` and ``hard-mandatory`` (the default) deny. A soft-mandatory
-  denial is overridden the same way as any other, with a waiver;
-- an unexpired waiver that names the rule and the violation's pool or address
-  turns that violation into a warning which names the waiver.
+Python adds the facts the rules compare (the requestor, the cost estimate), the
+engine evaluates our rules and any user policies, and ``policies.enforcement``
+applies levels, waivers and overrides after Rego, so the rules stay free of settings.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cdk.errors import InputError
-from cdk.model import PolicySetting, ResourceConfig, Waiver
-from policies.documents import Decision, PolicyInput, QuotaRow, Usage, Violation
+from cdk.model import ResourceConfig
+from policies.cost import estimate_cost
+from policies.custom import UserPolicies
+from policies.documents import Decision, EnforcementLevel, PolicyInput, UsageDocument
+from policies.enforcement import DEFAULT_ENFORCEMENT, Enforcer, OverrideRequest
 from policies.engine import Engine, default_engine
+from policies.identity import requestor_facts
 from policies.normalize import normalize_config, normalize_plan
+from policies.quota_table import quota_rows
 
 if TYPE_CHECKING:
     # Annotations only, so importing policies does not load the provider bridge and boto3.
@@ -28,165 +29,85 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Quota limits with a rule behind them, as (scope, limit field, metric).
-ENFORCED_LIMITS = (
-    ("pool", "max_instances", "instances"),
-    ("pool", "max_vcpu", "vcpu"),
-    ("team", "max_vcpu", "vcpu"),
-)
-UNENFORCED_LIMITS = ("max_instances", "max_memory_gib", "max_monthly_cost_usd")
+@dataclass(frozen=True, slots=True)
+class CheckOptions:
+    """Settings of one check that do not come from the declarations."""
+
+    # (name, source) from policies.identity.find_requestor; None when no one is known.
+    requestor: tuple[str, str] | None = None
+    # Replaces allocation.max_monthly_cost_delta_usd when set (--budget).
+    budget_usd: float | None = None
+    overrides: tuple[OverrideRequest, ...] = ()
+    user_policies: UserPolicies | None = None
+    today: dt.date | None = None
 
 
 def check_plan(plan: dict[str, Any], config: ResourceConfig, catalog: Catalog, *,
-               source: str = "plan", engine: Engine | None = None) -> Decision:
-    """Check a ``terraform show -json`` plan document against the declarations."""
+               source: str = "plan", engine: Engine | None = None,
+               options: CheckOptions | None = None,
+               usage: UsageDocument | None = None) -> Decision:
+    """Check a ``terraform show -json`` plan document against the declarations.
+
+    ``usage`` adds each pool's usage outside the plan (other stacks and workspaces).
+    """
     try:
-        policy_input = normalize_plan(plan, config, catalog, source=source)
+        policy_input = normalize_plan(plan, config, catalog, source=source, usage=usage)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         # A field of an unexpected JSON type, such as a string where an object belongs.
         raise InputError(
             f"{source}: a resource change has an unexpected structure ({exc}); check that "
             "the file is unmodified 'terraform show -json PLANFILE' output"
         ) from exc
-    return evaluate_input(policy_input, config, engine or default_engine())
+    add_check_facts(policy_input, config, catalog, options)
+    return evaluate_input(policy_input, config, engine or default_engine(), options=options,
+                          plan=plan)
 
 
 def check_config(config: ResourceConfig, catalog: Catalog, *,
-                 engine: Engine | None = None) -> Decision:
+                 engine: Engine | None = None, usage: UsageDocument | None = None) -> Decision:
     """Check the declarations alone, every pool fully allocated (ASG at max_size)."""
-    policy_input = normalize_config(config, catalog)
+    policy_input = normalize_config(config, catalog, usage=usage)
+    add_check_facts(policy_input, config, catalog, None)
     return evaluate_input(policy_input, config, engine or default_engine())
 
 
+def add_check_facts(policy_input: PolicyInput, config: ResourceConfig, catalog: Catalog,
+                    options: CheckOptions | None) -> None:
+    """Add the requestor and the cost estimate to a normalized input."""
+    options = options or CheckOptions()
+    if options.requestor is not None:
+        policy_input.requestor = requestor_facts(*options.requestor, config)
+    budget = options.budget_usd
+    if budget is None:
+        budget = config.allocation.max_monthly_cost_delta_usd
+    policy_input.cost = estimate_cost(policy_input, catalog, budget)
+
+
 def evaluate_input(policy_input: PolicyInput, config: ResourceConfig, engine: Engine,
-                   *, today: dt.date | None = None) -> Decision:
-    """Evaluate a normalized input and sort the findings into denials and warnings."""
-    settings = _policy_settings(config, engine)
-    _check_waivers(config, engine)
-    _warn_unenforced_limits(config)
+                   *, today: dt.date | None = None, options: CheckOptions | None = None,
+                   plan: dict[str, Any] | None = None) -> Decision:
+    """Evaluate a normalized input, and user policies over ``plan``, into a decision."""
+    options = options or CheckOptions()
+    user_policies = options.user_policies
+    defaults: dict[str, EnforcementLevel] = {
+        rule: DEFAULT_ENFORCEMENT.get(rule, "hard-mandatory") for rule in engine.rules()
+    }
+    if user_policies is not None:
+        defaults.update(user_policies.defaults())
+    # Built before any evaluation, so an invalid setting, waiver or override fails first.
+    enforcer = Enforcer(config, defaults, requestor=policy_input.requestor,
+                        overrides=options.overrides, today=today or options.today)
     found = engine.evaluate(policy_input.model_dump(mode="json"), config.model_dump(mode="json"))
+    if user_policies is not None and plan is not None:
+        found += user_policies.evaluate(plan)
 
-    today = today or dt.date.today()
-    violations: list[Violation] = []
-    warnings: list[Violation] = []
-    for item in found:
-        setting = settings.get(item["rule"])
-        if setting is not None and not setting.enabled:
-            continue
-        violation = Violation(
-            rule=item["rule"],
-            message=item["message"],
-            severity=str(item["severity"]),
-            enforcement=setting.enforcement if setting else "hard-mandatory",
-            pool=item["pool"],
-            address=item["address"],
-        )
-        waiver = _matching_waiver(config.allocation.waivers, violation, today)
-        if waiver is not None:
-            violation.message += (f" (waived until {waiver.expires} by {waiver.owner}: "
-                                  f"{waiver.reason})")
-            warnings.append(violation)
-        elif violation.enforcement == "advisory":
-            warnings.append(violation)
-        else:
-            violations.append(violation)
-
+    denials, warnings = enforcer.sort(found)
     return Decision(
-        allowed=not violations,
-        violations=sorted(violations, key=_order),
-        warnings=sorted(warnings, key=_order),
+        allowed=not denials,
+        violations=denials,
+        warnings=warnings,
         quotas=quota_rows(policy_input, config),
+        cost=policy_input.cost,
+        requestor=policy_input.requestor,
+        overrides=enforcer.applied_overrides(),
     )
-
-
-def _order(violation: Violation) -> tuple[str, str, str, str]:
-    return (violation.rule, violation.pool or "", violation.address or "", violation.message)
-
-
-def _known_rules_hint(engine: Engine) -> str:
-    return ", ".join(sorted(engine.rules()))
-
-
-def _policy_settings(config: ResourceConfig, engine: Engine) -> dict[str, PolicySetting]:
-    known = engine.rules()
-    settings: dict[str, PolicySetting] = {}
-    for index, setting in enumerate(config.allocation.policies):
-        if setting.rule not in known:
-            raise InputError(
-                f"allocation.policies[{index}].rule: unknown rule '{setting.rule}'; "
-                f"known rules: {_known_rules_hint(engine)}"
-            )
-        settings[setting.rule] = setting
-    return settings
-
-
-def _check_waivers(config: ResourceConfig, engine: Engine) -> None:
-    known = engine.rules()
-    for index, waiver in enumerate(config.allocation.waivers):
-        if waiver.rule not in known:
-            raise InputError(
-                f"allocation.waivers[{index}].rule: unknown rule '{waiver.rule}'; "
-                f"known rules: {_known_rules_hint(engine)}"
-            )
-
-
-def _matching_waiver(waivers: list[Waiver], violation: Violation,
-                     today: dt.date) -> Waiver | None:
-    for waiver in waivers:
-        if waiver.rule != violation.rule:
-            continue
-        if waiver.pool is not None and waiver.pool != violation.pool:
-            continue
-        if waiver.address is not None and waiver.address != violation.address:
-            continue
-        if waiver.expires < today:
-            logger.warning("waiver of rule %s for %s expired on %s; renew or remove it",
-                           waiver.rule, waiver.pool or waiver.address, waiver.expires)
-            continue
-        return waiver
-    return None
-
-
-def _warn_unenforced_limits(config: ResourceConfig) -> None:
-    for quota in config.allocation.quotas:
-        for field in UNENFORCED_LIMITS:
-            enforced = (quota.scope, field) in {(s, f) for s, f, _ in ENFORCED_LIMITS}
-            if getattr(quota, field) is not None and not enforced:
-                # NOTE: these limits are stored in the model, but no rule checks them yet.
-                logger.warning("%s quota '%s' sets %s, which no rule enforces yet",
-                               quota.scope, quota.target, field)
-
-
-def quota_rows(policy_input: PolicyInput, config: ResourceConfig) -> list[QuotaRow]:
-    """Compare every enforced quota limit with the usage before and after the change."""
-    rows: list[QuotaRow] = []
-    for quota in config.allocation.quotas:
-        for scope, field, metric in ENFORCED_LIMITS:
-            limit = getattr(quota, field)
-            if quota.scope != scope or limit is None:
-                continue
-            before, after = _usage(policy_input, scope, quota.target)
-            rows.append(QuotaRow(
-                scope=scope,
-                target=quota.target,
-                metric=metric,
-                limit=limit,
-                before=getattr(before, metric) if policy_input.source == "plan" else None,
-                after=getattr(after, metric),
-                headroom=limit - getattr(after, metric),
-            ))
-    return rows
-
-
-def _usage(policy_input: PolicyInput, scope: str, target: str) -> tuple[Usage, Usage]:
-    if scope == "pool":
-        pool = policy_input.pools.get(target)
-        return (pool.before, pool) if pool else (Usage(), Usage())
-    before, after = Usage(), Usage()
-    for pool in policy_input.pools.values():
-        if pool.team == target:
-            before.instances += pool.before.instances
-            before.vcpu += pool.before.vcpu
-            after.instances += pool.instances
-            after.vcpu += pool.vcpu
-    return before, after

@@ -70,6 +70,27 @@ def _describe_json_error(path: Path, raw: bytes, error: orjson.JSONDecodeError) 
     return f"{path}: not valid JSON at {where} ({error.msg}); {_SHOW_JSON_HINT}"
 
 
+def identify_document(document: dict[str, Any]) -> str | None:
+    """Name the kind of a JSON document by its top-level keys, or None when unknown.
+
+    The kinds are ``plan``, ``state`` (a state file or its ``terraform show -json``
+    form), ``data`` (quotaform.json), ``usage`` (a usage document) and ``decision``
+    (the JSON output of ``quotaform check``).
+    """
+    keys = set(document)
+    if "format_version" in keys and keys & {"resource_changes", "planned_values"}:
+        return "plan"
+    if {"lineage", "serial"} <= keys or ("values" in keys and "format_version" in keys):
+        return "state"
+    if "allocation" in keys or {"capacity", "monitoring", "optimization"} & keys:
+        return "data"
+    if {"allowed", "violations"} <= keys:
+        return "decision"
+    if "pools" in keys and keys <= {"version", "generated_at", "regions", "pools"}:
+        return "usage"
+    return None
+
+
 def check_plan_document(plan: object, source: str) -> None:
     """Raise ``InputError`` unless ``plan`` is a plan document in a supported format."""
     if not isinstance(plan, dict):
@@ -77,6 +98,9 @@ def check_plan_document(plan: object, source: str) -> None:
         raise InputError(f"{source}: expected a JSON object, found a {kind}; {_SHOW_JSON_HINT}")
     if not plan:
         raise InputError(f"{source}: the plan is an empty JSON object; {_SHOW_JSON_HINT}")
+    kind = identify_document(plan)
+    if kind in _MISPLACED:
+        raise InputError(f"{source}: {_MISPLACED[kind]}")
     if "lineage" in plan and "serial" in plan:
         raise InputError(
             f"{source}: this is a Terraform state file (terraform.tfstate), not a plan; "
@@ -92,6 +116,41 @@ def check_plan_document(plan: object, source: str) -> None:
     if not isinstance(changes, list):
         raise InputError(f"{source}: 'resource_changes' must be a list, found "
                          f"{type(changes).__name__}")
+
+
+_MISPLACED = {
+    "data": "this is a quotaform.json data document, not a plan; pass it with --data and "
+            "give the plan JSON ('terraform show -json PLANFILE') as the first argument",
+    "usage": "this is a quotaform usage document, not a plan; pass it with --usage and "
+             "give the plan JSON ('terraform show -json PLANFILE') as the first argument",
+    "decision": "this is the JSON output of 'quotaform check', not a plan; "
+                + _SHOW_JSON_HINT,
+}
+
+
+def check_data_document(path: Path) -> None:
+    """Raise ``InputError`` when the file given as ``--data`` is another known document.
+
+    A file that cannot be read or decoded is left to the loader of quotaform.json,
+    which reports that itself.
+    """
+    try:
+        document = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return
+    kind = identify_document(document) if isinstance(document, dict) else None
+    fixes = {
+        "plan": "this is a Terraform plan, not a quotaform.json; give the plan as the first "
+                "argument and pass the quotaform.json that 'quotaform synth' writes as --data",
+        "state": "this is a Terraform state, not a quotaform.json; pass the quotaform.json "
+                 "that 'quotaform synth' writes as --data",
+        "usage": "this is a quotaform usage document, not a quotaform.json; pass it with "
+                 "--usage and the quotaform.json that 'quotaform synth' writes as --data",
+        "decision": "this is the JSON output of 'quotaform check', not a quotaform.json; pass "
+                    "the quotaform.json that 'quotaform synth' writes as --data",
+    }
+    if kind in fixes:
+        raise InputError(f"{path}: {fixes[kind]}")
 
 
 def _check_format_version(version: object, source: str) -> None:

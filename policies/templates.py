@@ -1,4 +1,7 @@
-"""Find the launch template or launch configuration an auto scaling group launches.
+"""Find the launch template or launch configuration that a group or an instance launches.
+
+Auto Scaling groups, EKS node groups and instances all name their template in a
+``launch_template`` block, so one lookup serves them.
 
 At plan time a new template's id is unknown, so the group's own values cannot
 name it. The plan's ``configuration`` section still records which resource the
@@ -128,11 +131,41 @@ def _identities(values: dict[str, Any]) -> list[str]:
     return [item for item in found if isinstance(item, str) and item]
 
 
-def override_type(values: dict[str, Any]) -> str | None:
-    """Return the first instance type override of a group's mixed instances policy."""
-    for policy in values.get("mixed_instances_policy") or []:
+@dataclass(frozen=True, slots=True)
+class MixedPolicy:
+    """The instance types a mixed instances policy lists, each with its weighted capacity."""
+
+    overrides: list[tuple[str, int]]
+    by_requirements: bool = False
+
+
+def mixed_policy(values: dict[str, Any]) -> MixedPolicy | None:
+    """Return the override types of a group's mixed instances policy, or None without one.
+
+    A weighted capacity that is unset or unknown at plan time counts as 1, the
+    weight that lets a group run the most instances. An override that selects
+    types by ``instance_requirements`` names no type, so ``by_requirements`` is set.
+    """
+    policies = values.get("mixed_instances_policy") or []
+    if not policies:
+        return None
+    found = MixedPolicy(overrides=[])
+    for policy in policies:
         for template in policy.get("launch_template") or []:
             for override in template.get("override") or []:
-                if isinstance(override.get("instance_type"), str):
-                    return override["instance_type"]
-    return None
+                instance_type = override.get("instance_type")
+                if isinstance(instance_type, str) and instance_type:
+                    weight = capacity_weight(override.get("weighted_capacity"))
+                    found.overrides.append((instance_type, weight))
+                elif override.get("instance_requirements"):
+                    found = MixedPolicy(found.overrides, by_requirements=True)
+    return found
+
+
+def capacity_weight(value: object) -> int:
+    """Return a weighted capacity as a whole number of at least 1, which unset values also get."""
+    try:
+        weight = int(str(value))
+    except ValueError:
+        return 1
+    return max(weight, 1)

@@ -7,6 +7,7 @@ engine); the message says which. A failure is never reported as success.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -14,7 +15,7 @@ import sys
 import typer
 
 from cdk.errors import QuotaformError
-from quotaform.commands import check, demo, rightsize, synth
+from quotaform.commands import check, demo, policy, provider, rightsize, synth, usage
 
 app = typer.Typer(
     name="quotaform",
@@ -43,6 +44,10 @@ app.command("synth")(synth.synth)
 app.command("check")(check.check)
 app.command("rightsize")(rightsize.rightsize)
 app.command("demo")(demo.demo)
+app.add_typer(policy.app, name="policy")
+app.add_typer(provider.app, name="provider")
+app.command("usage")(usage.usage)
+app.command("backtest")(importlib.import_module("quotaform.commands.backtest").backtest)
 
 
 def main() -> None:

@@ -150,7 +150,7 @@ def test_expired_waiver_still_denies(catalog: Catalog) -> None:
     }])
     decision = check_plan(_json("plan_api_scale_out.json"), config, catalog)
     assert ("pool-vcpu-quota", API_VCPU) in _findings(decision.violations)
-    assert decision.warnings == []
+    assert [item.rule for item in decision.warnings] == ["expired-waiver"]
 
 
 def test_unknown_rule_in_settings_rejected(catalog: Catalog) -> None:
@@ -339,9 +339,10 @@ def test_cli_invalid_data_exits_2(tmp_path: Path) -> None:
 
 def test_cli_unknown_format_exits_2() -> None:
     result = _run(CHECK / "plan_api_scale_out.json", "--data", CHECK / "platform.json",
-                  "--format", "sarif")
+                  "--format", "xml")
     assert result.returncode == 2
-    assert "--format: unknown format 'sarif'; use one of text, json" in result.stderr
+    assert ("--format: unknown format 'xml'; use one of text, json, markdown, sarif, junit"
+            in result.stderr)
 
 
 def test_cli_missing_catalog_dir_exits_2(tmp_path: Path) -> None:

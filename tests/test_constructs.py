@@ -38,21 +38,25 @@ POOL_DEFAULTS = {
     "parent": None, "region": "us-east-1", "min_size": 1, "max_size": 1,
     "desired_capacity": None, "count": 1, "allowed_instance_types": [],
     "allowed_families": [], "image_id": "ami-12c6146b", "tags": {},
+    "max_instance_vcpu": None, "max_instance_memory_gib": None,
 }
+
+# Allocation settings the model fills in when the stack leaves them out.
+ALLOCATION_DEFAULTS = {"allowed_tag_values": {}, "max_monthly_cost_delta_usd": None}
 
 EXAMPLE_ALLOCATION = {
     "teams": [
-        {"name": "payments", "description": "", "contacts": []},
-        {"name": "data", "description": "", "contacts": []},
+        {"name": "payments", "description": "", "contacts": [], "members": []},
+        {"name": "data", "description": "", "contacts": [], "members": []},
     ],
     "pools": [
         {**POOL_DEFAULTS, "name": "api", "kind": "asg", "team": "payments",
          "instance_type": "m5.xlarge", "min_size": 2, "max_size": 4,
          "allowed_families": ["m5", "m6i"]},
         {**POOL_DEFAULTS, "name": "reporting", "kind": "instances", "team": "data",
-         "instance_type": "m5.2xlarge", "count": 1},
+         "instance_type": "m5.2xlarge", "count": 1, "allowed_families": ["m5", "r5"]},
         {**POOL_DEFAULTS, "name": "batch", "kind": "instances", "team": "data",
-         "instance_type": "c5.xlarge", "count": 2},
+         "instance_type": "c5.xlarge", "count": 2, "allowed_families": ["c5", "m5"]},
         {**POOL_DEFAULTS, "name": "etl", "kind": "instances", "team": "data",
          "instance_type": "c5.large", "count": 1, "allowed_families": ["c5"]},
     ],
@@ -67,6 +71,7 @@ EXAMPLE_ALLOCATION = {
     "waivers": [],
     "required_tags": ["quotaform:pool", "quotaform:team"],
     "allowed_regions": [],
+    **ALLOCATION_DEFAULTS,
 }
 
 # Every construct and stack setting, plus a second stack rebuilt from the first one's model.
@@ -106,8 +111,9 @@ SHOP_RESOURCES = {
 
 SHOP_ALLOCATION = {
     "teams": [
-        {"name": "web", "description": "Storefront", "contacts": ["web@example.com"]},
-        {"name": "dba", "description": "", "contacts": []},
+        {"name": "web", "description": "Storefront", "contacts": ["web@example.com"],
+         "members": []},
+        {"name": "dba", "description": "", "contacts": [], "members": []},
     ],
     "pools": [
         {**POOL_DEFAULTS, "name": "front", "kind": "asg", "team": "web", "region": "eu-west-1",
@@ -132,6 +138,7 @@ SHOP_ALLOCATION = {
     ],
     "required_tags": ["quotaform:pool", "quotaform:team"],
     "allowed_regions": ["eu-west-1"],
+    **ALLOCATION_DEFAULTS,
 }
 
 
@@ -273,6 +280,7 @@ def test_example_config_matches_declarations(example: tuple[SynthResult, dict, d
     assert [rule["name"] for rule in config["optimization"]["rules"]] == [
         "downsize-underused", "upsize-saturated",
     ]
+    assert config["optimization"]["allowed_families"] == ["c5", "m5", "r5"]
 
 
 def test_shop_stacks(shop: dict[str, tuple[SynthResult, dict, dict]]) -> None:

@@ -60,12 +60,18 @@ def test_plan01_asg_via_unknown_template_id(catalog: Catalog) -> None:
     assert group.count_after == 2
 
 
-def test_plan01_mixed_policy_takes_first_override(catalog: Catalog) -> None:
+def test_plan01_mixed_policy_counts_worst_case(catalog: Catalog) -> None:
     group = _by_address(_plan("01"), catalog)["aws_autoscaling_group.mixed-instance-lt1"]
+    # max_size 10 capacity units: t3.medium (weight 2) alone runs 5 instances (10 vCPU,
+    # 20 GiB, 5 x 30.368 USD), t3.large (weight 4) alone 3 (6 vCPU, 24 GiB, 3 x 60.736 USD).
     assert group.instance_type == "t3.medium"
-    assert group.count_after == 10
-    assert group.vcpu == 2
-    assert group.memory_gib == 4.0
+    assert group.count_after == 5
+    assert group.usage_after.instances == 5
+    assert group.usage_after.vcpu == 10
+    assert group.usage_after.memory_gib == 24.0
+    assert group.usage_after.monthly_cost_usd == 182.21
+    assert [(item.instance_type, item.weighted_capacity, item.instances)
+            for item in group.overrides] == [("t3.medium", 2, 5), ("t3.large", 4, 3)]
 
 
 def test_plan01_templates_and_databases(catalog: Catalog) -> None:
@@ -315,6 +321,291 @@ def test_deleted_asg_counts_zero_after(catalog: Catalog, platform: ResourceConfi
     assert (api.before.vcpu, api.vcpu) == (16, 0)
 
 
+def _change(address: str, kind: str, actions: list[str], before: dict[str, Any] | None,
+            after: dict[str, Any] | None, **body: Any) -> dict[str, Any]:
+    return {"address": address, "mode": "managed", "type": kind,
+            "change": {"actions": actions, "before": before, "after": after, **body}}
+
+
+def _plan_of(*changes: dict[str, Any], region: str | None = "us-east-1",
+             **extra: Any) -> dict[str, Any]:
+    plan: dict[str, Any] = {"format_version": "1.2", "resource_changes": list(changes), **extra}
+    if region is not None:
+        plan["configuration"] = {"provider_config": {"aws": {"name": "aws", "expressions": {
+            "region": {"constant_value": region}}}}}
+    return plan
+
+
+_API = {"quotaform:pool": "api", "quotaform:team": "payments"}
+
+
+def _instance(instance_type: str, **values: Any) -> dict[str, Any]:
+    return {"instance_type": instance_type, "tags": dict(_API), **values}
+
+
+@pytest.mark.parametrize("actions", [["delete", "create"], ["create", "delete"]],
+                         ids=["delete-create", "create-delete"])
+def test_replace_moves_totals_either_order(actions: list[str], catalog: Catalog) -> None:
+    plan = _plan_of(_change("aws_instance.web", "aws_instance", actions,
+                            _instance("m5.large"), _instance("m5.xlarge")))
+    api = normalize_plan(plan, ResourceConfig(), catalog).pools["api"]
+    # m5.large: 2 vCPU, 8 GiB, 70.08 USD; m5.xlarge: 4 vCPU, 16 GiB, 140.16 USD.
+    assert (api.before.instances, api.instances) == (1, 1)
+    assert (api.before.vcpu, api.vcpu) == (2, 4)
+    assert (api.before.memory_gib, api.memory_gib) == (8.0, 16.0)
+    assert (api.before.monthly_cost_usd, api.monthly_cost_usd) == (70.08, 140.16)
+
+
+def test_in_place_type_change_moves_memory_and_cost(catalog: Catalog) -> None:
+    plan = _plan_of(_change("aws_db_instance.main", "aws_db_instance", ["update"],
+                            {"instance_class": "db.r5.large", "tags": _API},
+                            {"instance_class": "db.r5.xlarge", "tags": _API}))
+    facts = normalize_plan(plan, ResourceConfig(), catalog).resources[0]
+    # db.r5.X is sized and priced as the EC2 type r5.X: 16 -> 32 GiB, 91.98 -> 183.96 USD.
+    assert (facts.memory_gib_before, facts.memory_gib) == (16.0, 32.0)
+    assert (facts.usage_before.monthly_cost_usd, facts.usage_after.monthly_cost_usd) == (
+        91.98, 183.96)
+
+
+def test_delete_frees_usage(catalog: Catalog) -> None:
+    plan = _plan_of(_change("aws_instance.old", "aws_instance", ["delete"],
+                            _instance("c5.xlarge"), None))
+    document = normalize_plan(plan, ResourceConfig(), catalog)
+    api = document.pools["api"]
+    assert (api.before.vcpu, api.vcpu) == (4, 0)
+    assert (api.before.monthly_cost_usd, api.monthly_cost_usd) == (124.1, 0.0)
+    assert document.unsized == []
+
+
+def test_asg_without_weights_counts_largest_override(catalog: Catalog) -> None:
+    group = {"max_size": 4, "tag": [{"key": "quotaform:pool", "value": "api"}],
+             "mixed_instances_policy": [{"launch_template": [{"override": [
+                 {"instance_type": "c5.large", "weighted_capacity": None},
+                 {"instance_type": "c5.xlarge"}]}]}]}
+    plan = _plan_of(_change("aws_autoscaling_group.web", "aws_autoscaling_group", ["create"],
+                            None, group))
+    facts = normalize_plan(plan, ResourceConfig(), catalog).resources[0]
+    # Weight 1: 4 instances of c5.xlarge at worst, 4 x 4 vCPU, 4 x 8 GiB, 4 x 124.1 USD.
+    assert facts.usage_after.instances == 4
+    assert facts.usage_after.vcpu == 16
+    assert facts.usage_after.memory_gib == 32.0
+    assert facts.usage_after.monthly_cost_usd == 496.4
+
+
+def test_asg_instance_requirements_is_unsized(catalog: Catalog) -> None:
+    group = {"max_size": 4, "tag": [{"key": "quotaform:pool", "value": "api"}],
+             "mixed_instances_policy": [{"launch_template": [{"override": [
+                 {"instance_requirements": [{"vcpu_count": [{"min": 2}]}]}]}]}]}
+    plan = _plan_of(_change("aws_autoscaling_group.web", "aws_autoscaling_group", ["create"],
+                            None, group))
+    document = normalize_plan(plan, ResourceConfig(), catalog)
+    (item,) = document.unsized
+    assert item.metrics == ["vcpu", "memory_gib", "monthly_cost_usd"]
+    assert item.fix == "list the instance types in override blocks"
+    assert document.pools["api"].instances == 4
+
+
+def test_asg_unknown_max_size_counts_nothing(catalog: Catalog) -> None:
+    group = {"max_size": None, "tag": [{"key": "quotaform:pool", "value": "api"}],
+             "mixed_instances_policy": [{"launch_template": [{"override": [
+                 {"instance_type": "c5.large"}]}]}]}
+    plan = _plan_of(_change("aws_autoscaling_group.web", "aws_autoscaling_group", ["create"],
+                            None, group, after_unknown={"max_size": True}))
+    (item,) = normalize_plan(plan, ResourceConfig(), catalog).unsized
+    assert item.metrics == ["instances", "vcpu", "memory_gib", "monthly_cost_usd"]
+    assert item.reason == "its max_size is unknown until apply"
+    assert item.changed is True
+
+
+def test_eks_node_group_counts_max_size_of_first_type(catalog: Catalog) -> None:
+    group = {"scaling_config": [{"desired_size": 2, "max_size": 6, "min_size": 1}],
+             "instance_types": ["m5.large", "m5.xlarge"], "tags": _API}
+    plan = _plan_of(_change("aws_eks_node_group.web", "aws_eks_node_group", ["create"],
+                            None, group))
+    facts = normalize_plan(plan, ResourceConfig(), catalog).resources[0]
+    # 6 x m5.large: 12 vCPU, 48 GiB, 6 x 70.08 USD.
+    assert facts.instance_type == "m5.large"
+    assert facts.usage_after.instances == 6
+    assert facts.usage_after.vcpu == 12
+    assert facts.usage_after.memory_gib == 48.0
+    assert facts.usage_after.monthly_cost_usd == 420.48
+
+
+def test_eks_node_group_type_from_template(catalog: Catalog) -> None:
+    template = {"id": "lt-0eks", "instance_type": "c5.xlarge", "tags": {}}
+    group = {"scaling_config": [{"max_size": 2}], "instance_types": None, "tags": _API,
+             "launch_template": [{"id": "lt-0eks", "version": "1"}]}
+    plan = _plan_of(
+        _change("aws_launch_template.eks", "aws_launch_template", ["no-op"], template, template),
+        _change("aws_eks_node_group.web", "aws_eks_node_group", ["create"], None, group,
+                after_unknown={"instance_types": True}),
+    )
+    facts = _by_address(plan, catalog)["aws_eks_node_group.web"]
+    assert facts.instance_type == "c5.xlarge"
+    assert facts.usage_after.vcpu == 8
+
+
+def test_eks_node_group_default_type(catalog: Catalog) -> None:
+    group = {"scaling_config": [{"max_size": 3}], "instance_types": None, "tags": _API}
+    plan = _plan_of(_change("aws_eks_node_group.web", "aws_eks_node_group", ["create"],
+                            None, group, after_unknown={"instance_types": True}))
+    facts = normalize_plan(plan, ResourceConfig(), catalog).resources[0]
+    # No instance_types in the configuration and no template: EKS launches t3.medium.
+    assert facts.instance_type == "t3.medium"
+    assert facts.usage_after.vcpu == 6
+
+
+def test_eks_node_group_unknown_max_size_is_unsized(catalog: Catalog) -> None:
+    group = {"scaling_config": [{"max_size": None}], "instance_types": ["m5.large"],
+             "tags": _API}
+    plan = _plan_of(_change("aws_eks_node_group.web", "aws_eks_node_group", ["create"],
+                            None, group, after_unknown={"scaling_config": [{"max_size": True}]}))
+    (item,) = normalize_plan(plan, ResourceConfig(), catalog).unsized
+    assert item.reason == "its scaling_config max_size is unknown until apply"
+    assert "instances" in item.metrics
+
+
+def test_instance_type_from_launch_template(catalog: Catalog) -> None:
+    template = {"id": "lt-0web", "instance_type": "r5.large", "tags": {}}
+    instance = {"instance_type": None, "tags": _API,
+                "launch_template": [{"id": "lt-0web", "version": "$Default"}]}
+    plan = _plan_of(
+        _change("aws_launch_template.web", "aws_launch_template", ["no-op"], template, template),
+        _change("aws_instance.web", "aws_instance", ["create"], None, instance,
+                after_unknown={"instance_type": True}),
+    )
+    facts = _by_address(plan, catalog)["aws_instance.web"]
+    assert facts.instance_type == "r5.large"
+    assert facts.usage_after.memory_gib == 16.0
+
+
+def test_unknown_instance_type_until_apply(catalog: Catalog) -> None:
+    plan = _plan_of(_change("aws_instance.web", "aws_instance", ["create"], None,
+                            {"instance_type": None, "tags": _API},
+                            after_unknown={"instance_type": True}))
+    (item,) = normalize_plan(plan, ResourceConfig(), catalog).unsized
+    assert item.reason == "its instance_type is unknown until apply"
+    assert item.metrics == ["vcpu", "memory_gib", "monthly_cost_usd"]
+
+
+def test_sensitive_values_still_counted(catalog: Catalog) -> None:
+    plan = _plan_of(_change("aws_instance.web", "aws_instance", ["create"], None,
+                            _instance("m5.large"),
+                            after_sensitive={"instance_type": True, "tags": {}}))
+    facts = normalize_plan(plan, ResourceConfig(), catalog).resources[0]
+    assert facts.vcpu == 2
+    assert facts.pool == "api"
+
+
+def test_deposed_object_counts_before_only(catalog: Catalog) -> None:
+    current = _change("aws_instance.web", "aws_instance", ["no-op"], _instance("m5.large"),
+                      _instance("m5.large"))
+    deposed = _change("aws_instance.web", "aws_instance", ["delete"], _instance("m5.xlarge"),
+                      None)
+    deposed["deposed"] = "00000001"
+    resources = _by_address(_plan_of(current, deposed), catalog)
+    old = resources["aws_instance.web (deposed object 00000001)"]
+    assert (old.count_before, old.count_after) == (1, 0)
+    assert old.usage_before.vcpu == 4
+    assert resources["aws_instance.web"].usage_after.vcpu == 2
+
+
+def test_prior_state_resource_outside_plan_counts(catalog: Catalog) -> None:
+    prior = {"values": {"root_module": {"resources": [
+        {"address": "aws_instance.kept", "mode": "managed", "type": "aws_instance",
+         "values": _instance("c5.large")},
+        {"address": "data.aws_ami.ubuntu", "mode": "data", "type": "aws_ami", "values": {}},
+    ]}}}
+    plan = _plan_of(_change("aws_instance.new", "aws_instance", ["create"], None,
+                            _instance("c5.large")), prior_state=prior)
+    document = normalize_plan(plan, ResourceConfig(), catalog)
+    assert [facts.address for facts in document.resources] == [
+        "aws_instance.new", "aws_instance.kept"]
+    assert document.resources[1].actions == ["no-op"]
+    assert (document.pools["api"].before.vcpu, document.pools["api"].vcpu) == (2, 4)
+
+
+def test_plan12_targeted_plan_counts_untouched_instance(catalog: Catalog) -> None:
+    document = normalize_plan(_plan("12"), ResourceConfig(), catalog)
+    # web_app_2 (t3.micro) is only in the prior state; resource_drift adds nothing.
+    # Before: 2 x t3.micro (1 GiB); after: t3.small (2 GiB) + t3.micro.
+    assert (document.totals.before.instances, document.totals.after.instances) == (2, 2)
+    assert (document.totals.before.memory_gib, document.totals.after.memory_gib) == (2.0, 3.0)
+
+
+def test_price_missing_in_region_marks_cost_only(catalog: Catalog) -> None:
+    plan = _plan_of(_change("aws_instance.web", "aws_instance", ["create"], None,
+                            _instance("m5.large")), region="xx-nowhere-1")
+    document = normalize_plan(plan, ResourceConfig(), catalog)
+    (item,) = document.unsized
+    assert item.metrics == ["monthly_cost_usd"]
+    assert item.reason == "the instance catalog has no on-demand price for 'm5.large' in " \
+                          "xx-nowhere-1"
+    assert document.pools["api"].vcpu == 2
+
+
+def test_unknown_region_marks_cost_of_undeclared_pool(catalog: Catalog) -> None:
+    plan = _plan_of(_change("aws_instance.web", "aws_instance", ["create"], None,
+                            _instance("m5.large")), region=None)
+    (item,) = normalize_plan(plan, ResourceConfig(), catalog).unsized
+    assert item.reason == "its region is not known, so no on-demand price applies"
+
+
+# Nested pools
+
+
+@pytest.fixture(scope="module")
+def nested(catalog: Catalog) -> ResourceConfig:
+    return load_config(CHECK / "nested_pools.json", catalog)
+
+
+def test_child_usage_counts_against_every_ancestor(catalog: Catalog,
+                                                   nested: ResourceConfig) -> None:
+    pools = normalize_plan(_json_fixture("plan_nested_pools.json"), nested, catalog).pools
+    # prod 8 x m5.xlarge (32 vCPU), dev 3 x t3.medium (6), analytics r5.xlarge (4).
+    assert pools["payments-prod"].vcpu == 32
+    assert pools["payments"].vcpu == 38
+    assert pools["org"].vcpu == 42
+    assert (pools["org"].before.vcpu, pools["org"].before.instances) == (22, 7)
+    assert pools["payments"].memory_gib == 140.0
+    # Each resource is rounded to cents: 1121.28 + 3 x 30.37 + 183.96 USD.
+    assert pools["org"].monthly_cost_usd == 1396.35
+
+
+def test_pool_tree_paths_and_descendants(catalog: Catalog, nested: ResourceConfig) -> None:
+    pools = normalize_plan(_json_fixture("plan_nested_pools.json"), nested, catalog).pools
+    assert pools["payments-prod"].path == "org/payments/payments-prod"
+    assert pools["payments-prod"].ancestors == ["payments", "org"]
+    assert pools["org"].descendants == ["analytics", "payments", "payments-dev",
+                                        "payments-prod"]
+    assert pools["analytics"].parent == "org"
+
+
+def test_team_totals_count_nested_pools_once(catalog: Catalog, nested: ResourceConfig) -> None:
+    teams = normalize_plan(_json_fixture("plan_nested_pools.json"), nested, catalog).teams
+    assert teams["payments"].pools == ["payments", "payments-dev", "payments-prod"]
+    assert (teams["payments"].before.instances, teams["payments"].instances) == (6, 11)
+    # 8 x 140.16 + 3 x 30.37 USD.
+    assert teams["payments"].monthly_cost_usd == 1212.39
+    assert teams["data"].memory_gib == 32.0
+    assert teams["platform"].instances == 0
+
+
+def test_undeclared_tagged_pool_is_a_root(catalog: Catalog, nested: ResourceConfig) -> None:
+    plan = _plan_of(_change("aws_instance.web", "aws_instance", ["create"], None,
+                            {"instance_type": "m5.large",
+                             "tags": {"quotaform:pool": "adhoc", "quotaform:team": "data"}}))
+    document = normalize_plan(plan, nested, catalog)
+    adhoc = document.pools["adhoc"]
+    assert (adhoc.declared, adhoc.parent, adhoc.path) == (False, None, "adhoc")
+    assert "adhoc" in document.teams["data"].pools
+    assert document.pools["org"].vcpu == 0
+
+
+def _json_fixture(name: str) -> dict[str, Any]:
+    return json.loads((CHECK / name).read_text())
+
+
 def test_tags_merge_all_sources() -> None:
     values = {
         "tags_all": {"env": "prod", "owner": "a"},
@@ -360,7 +651,17 @@ def test_config_input_fully_allocates_pools(catalog: Catalog, platform: Resource
     assert document.pools["batch"].vcpu == 8
     assert document.pools["etl"].memory_gib == 4.0
     assert document.resources[0].tags == {"quotaform:pool": "api", "quotaform:team": "payments"}
+    # 4 x m5.xlarge at 140.16 USD a month.
+    assert document.pools["api"].monthly_cost_usd == 560.64
     jsonschema.validate(document.model_dump(mode="json"), load_schema("input.schema.json"))
+
+
+def test_config_input_nested_totals(catalog: Catalog, nested: ResourceConfig) -> None:
+    pools = normalize_config(nested, catalog).pools
+    # prod 4 x m5.xlarge (16 vCPU, 64 GiB), dev 2 x t3.medium (4, 8), analytics r5.large (2, 16).
+    assert (pools["payments"].instances, pools["payments"].vcpu) == (6, 20)
+    assert (pools["org"].vcpu, pools["org"].memory_gib) == (22, 88.0)
+    assert pools["org"].monthly_cost_usd == 713.36
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))

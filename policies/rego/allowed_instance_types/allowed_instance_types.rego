@@ -8,23 +8,36 @@ import rego.v1
 # description: >-
 #   A resource the plan creates or updates in a pool must use an instance type
 #   the pool allows: one of allowed_instance_types, or a type of one of
-#   allowed_families. A pool that lists neither allows every type. RDS classes
-#   are matched without their "db." prefix.
+#   allowed_families. A pool that lists neither allows every type. Each type of
+#   a mixed instances policy's overrides is checked too. RDS classes are
+#   matched without their "db." prefix.
 # custom:
 #   id: allowed-instance-types
 #   severity: medium
 deny contains violation if {
 	some resource in input.resources
 	resource.changed
-	is_string(resource.instance_type)
+	some instance_type in _instance_types(resource)
 	name := resource.pool
-	pool := lib.declared_pool(name)
-	not _allowed(pool, resource.instance_type)
+	pool := _pools[name]
+	not _allowed(pool, instance_type)
 	message := sprintf(
 		"%s uses instance type '%s', which pool '%s' does not allow (allowed: %s)",
-		[resource.address, resource.instance_type, name, concat(", ", _allowed_names(pool))],
+		[resource.address, instance_type, name, concat(", ", _allowed_names(pool))],
 	)
 	violation := lib.violation("allowed-instance-types", "medium", message, name, resource.address)
+}
+
+_pools := {pool.name: pool | some pool in data.quotaform.allocation.pools}
+
+# _instance_types are the resource's own type and its mixed instances override types.
+_instance_types(resource) := [resource.instance_type] if {
+	count(object.get(resource, "overrides", [])) == 0
+	is_string(resource.instance_type)
+}
+
+_instance_types(resource) := [override.instance_type | some override in resource.overrides] if {
+	count(resource.overrides) > 0
 }
 
 _allowed(pool, _) if {

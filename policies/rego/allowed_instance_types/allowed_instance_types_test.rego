@@ -59,3 +59,18 @@ test_allow_unchanged_and_unpooled_resources if {
 	]}
 		with data.quotaform.allocation as _allocation
 }
+
+test_deny_mixed_instances_override_type if {
+	group := object.union(_resource("aws_autoscaling_group.api", "api", "m6i.large", true), {"overrides": [
+		{"instance_type": "m6i.large", "weighted_capacity": 1},
+		{"instance_type": "c6i.large", "weighted_capacity": 1},
+	]})
+	allowed_instance_types.deny == {{
+		"rule": "allowed-instance-types",
+		"severity": "medium",
+		"message": "aws_autoscaling_group.api uses instance type 'c6i.large', which pool 'api' does not allow (allowed: m5.*, m6i.*)",
+		"pool": "api",
+		"address": "aws_autoscaling_group.api",
+	}} with input as {"resources": [group]}
+		with data.quotaform.allocation as _allocation
+}

@@ -48,3 +48,24 @@ test_allow_pool_missing_from_input if {
 	count(pool_instance_quota.deny) == 0 with input as {"source": "plan", "pools": {}}
 		with data.quotaform.allocation as _allocation
 }
+
+test_deny_parent_pool_counts_its_children if {
+	nested := {
+		"pools": [
+			{"name": "org", "kind": "instances", "team": "platform"},
+			{"name": "api", "kind": "asg", "team": "payments", "parent": "org"},
+		],
+		"quotas": [{"scope": "pool", "target": "org", "max_instances": 10}],
+	}
+	pool_instance_quota.deny == {{
+		"rule": "pool-instance-quota",
+		"severity": "high",
+		"message": "pool 'org' would run 14 instances after this plan (with child pools api, batch), over its quota of 10 (+4); shrink one of these pools or raise the quota",
+		"pool": "org",
+		"address": null,
+	}} with input as {"source": "plan", "pools": {
+		"org": object.union(_usage(14, 6), {"descendants": ["api", "batch"]}),
+		"api": _usage(12, 4),
+	}}
+		with data.quotaform.allocation as nested
+}

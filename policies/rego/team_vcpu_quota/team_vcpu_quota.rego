@@ -1,6 +1,7 @@
 package quotaform.rules.team_vcpu_quota
 
 import data.quotaform.lib
+import data.quotaform.quotas
 import rego.v1
 
 # METADATA
@@ -8,29 +9,22 @@ import rego.v1
 # description: >-
 #   The pools of a team together may not use more vCPU than the team quota's
 #   max_vcpu. A pool belongs to the team its declaration names, or for an
-#   undeclared pool the team of its quotaform:team tag. A plan that leaves an
-#   over-quota team no larger than before is not denied.
+#   undeclared pool the team of its quotaform:team tag; a pool nested in a
+#   pool of the same team is counted once. A plan that leaves an over-quota
+#   team no larger than before is not denied.
 # custom:
 #   id: team-vcpu-quota
 #   severity: high
 deny contains violation if {
-	some quota in lib.quotas("team", "max_vcpu")
+	some quota in quotas.exceeded("team", "vcpu")
 	team := quota.target
-	after := _team_vcpu(team)
-	after > quota.max_vcpu
-	after > _team_vcpu_before(team)
+	after := input.teams[team].vcpu
 	message := sprintf(
 		"team '%s' would use %d vCPU %s across pools %s, over its quota of %d (+%d); %s",
 		[
-			team, after, lib.moment, concat(", ", _team_pools(team)), quota.max_vcpu,
+			team, after, lib.moment, quotas.team_pools(team), quota.max_vcpu,
 			after - quota.max_vcpu, "shrink one of its pools or raise the quota",
 		],
 	)
 	violation := lib.violation("team-vcpu-quota", "high", message, null, null)
 }
-
-_team_pools(team) := sort([name | some name, usage in input.pools; usage.team == team])
-
-_team_vcpu(team) := sum([usage.vcpu | some usage in input.pools; usage.team == team])
-
-_team_vcpu_before(team) := sum([usage.before.vcpu | some usage in input.pools; usage.team == team])

@@ -1,0 +1,36 @@
+# METADATA
+# title: Access helpers of the quotaform rules
+# description: >-
+#   Which pools a plan changes, and whether the declarations restrict who may
+#   change them. Shared by the pool-access and unknown-requestor rules.
+package quotaform.lib
+
+import rego.v1
+
+# access_declared holds when the declarations restrict who may change pools:
+# an access grant, or a team that lists its members.
+access_declared if count(object.get(data.quotaform.allocation, "access", [])) > 0
+
+access_declared if {
+	some team in data.quotaform.allocation.teams
+	count(object.get(team, "members", [])) > 0
+}
+
+# modifies holds for a resource the plan creates, updates, replaces or deletes.
+modifies(resource) if {
+	some action in resource.actions
+	action in {"create", "update", "delete"}
+}
+
+# changed_pools are the declared pools in which the plan modifies a resource.
+changed_pools contains name if {
+	some resource in input.resources
+	modifies(resource)
+	name := resource.pool
+	_declared_pools[name]
+}
+
+_declared_pools := {pool.name: pool | some pool in data.quotaform.allocation.pools}
+
+# requestor is the person the check runs for, or null when none is known.
+requestor := object.get(input, "requestor", null)
