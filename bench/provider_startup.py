@@ -1,16 +1,17 @@
 """Measure what the quotaform Terraform provider adds to a terraform command.
 
-Four figures, each the median of --runs runs:
+Five figures, each the median of --runs runs:
 
-1. handshake: from starting the launcher to the go-plugin handshake line on
+1. interpreter: ``python -P -c pass``, the floor of any Python process;
+2. handshake: from starting the launcher to the go-plugin handshake line on
    its stdout, the time terraform waits for each provider process;
-2. launches: how many provider processes one ``terraform plan`` starts;
-3. plan: ``terraform plan`` of a configuration with hashicorp/aws only, and of
-   the same configuration plus the quotaform provider with a
-   quotaform_instance_type data source and a provider function, which make no
-   AWS call. The difference is what the provider adds to a plan;
+3. plan: ``terraform plan`` of a configuration with hashicorp/aws only, then
+   with the quotaform provider added: reading a quotaform_instance_type data
+   source, then also calling a provider function, neither of which calls AWS.
+   The difference is what the provider adds to a plan;
 4. plan with a quotaform_pool data source read from a local moto server,
-   which loads boto3, numpy and pydantic in the provider.
+   which loads boto3, numpy and pydantic in the provider;
+5. launches: how many provider processes each of those plans starts.
 
 Needs terraform on PATH and QUOTAFORM_TF_PLUGIN_MIRROR (a mirror with
 hashicorp/aws). Everything runs in a temporary folder with HOME pointing
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from provider_bridge.local_aws import LocalAws, local_aws
 from provider_bridge.provider.install import install
@@ -76,6 +78,8 @@ output "worker" {
 """
 )
 
+WITH_DATA_SOURCE = WITH_QUOTAFORM.replace(', provider::quotaform::vcpus("m5.large")', "")
+
 WITH_POOL = WITH_QUOTAFORM.replace(
     'provider "quotaform" {}\n',
     """\
@@ -91,6 +95,15 @@ data "quotaform_pool" "analytics" {
 }
 """,
 )
+
+
+# (name, label, configuration, whether it takes the moto endpoint)
+VARIANTS = [
+    ("aws-only", "`terraform plan`, hashicorp/aws only", AWS_ONLY, False),
+    ("data-source", "... plus quotaform, a quotaform_instance_type read", WITH_DATA_SOURCE, False),
+    ("function", "... and a provider function call", WITH_QUOTAFORM, False),
+    ("pool", "... and a quotaform_pool read from moto", WITH_POOL, True),
+]
 
 
 def _median_ms(values: list[float]) -> str:
@@ -173,7 +186,7 @@ def plan_seconds(folder: Path, terraform: str, env: dict[str, str], *args: str) 
 
 def measure(
     runs: int, terraform: str, aws_mirror: Path, root: Path, aws: LocalAws
-) -> dict[str, object]:
+) -> dict[str, Any]:
     home = root / "home"
     home.mkdir()
     installed = install(root / "quotaform-mirror")
@@ -201,50 +214,49 @@ def measure(
         subprocess.run([sys.executable, "-P", "-c", "pass"], check=True)
         interpreter.append(time.perf_counter() - started)
 
-    aws_only = workspace(root, "aws-only", AWS_ONLY, terraform, env)
-    with_quotaform = workspace(root, "with-quotaform", WITH_QUOTAFORM, terraform, env)
-    with_pool = workspace(root, "with-pool", WITH_POOL, terraform, env)
-    counted = workspace(root, "counted", WITH_QUOTAFORM, terraform, counted_env)
-    starts.unlink(missing_ok=True)
-    plan_seconds(counted, terraform, counted_env)
-    launches = len(starts.read_text().splitlines())
-
     endpoint = f"-var=endpoint={aws.endpoint_url}"
-    plans: dict[str, list[float]] = {"aws-only": [], "with-quotaform": [], "with-pool": []}
-    plan_seconds(aws_only, terraform, env)  # warm the file cache once
+    folders, launches = {}, {}
+    for name, _, text, needs_endpoint in VARIANTS:
+        extra = (endpoint,) if needs_endpoint else ()
+        folders[name] = (workspace(root, name, text, terraform, env), extra)
+        counted = workspace(root, f"counted-{name}", text, terraform, counted_env)
+        starts.unlink(missing_ok=True)
+        plan_seconds(counted, terraform, counted_env, *extra)
+        launches[name] = len(starts.read_text().splitlines()) if starts.exists() else 0
+
+    plans: dict[str, list[float]] = {name: [] for name, _, _, _ in VARIANTS}
+    plan_seconds(folders["aws-only"][0], terraform, env)  # warm the file cache once
     for _ in range(runs):
-        plans["aws-only"].append(plan_seconds(aws_only, terraform, env))
-        plans["with-quotaform"].append(plan_seconds(with_quotaform, terraform, env))
-        plans["with-pool"].append(plan_seconds(with_pool, terraform, env, endpoint))
+        for name, (folder, extra) in folders.items():
+            plans[name].append(plan_seconds(folder, terraform, env, *extra))
     return {
         "runs": runs,
         "handshake": handshakes,
         "interpreter": interpreter,
-        "launches_per_plan": launches,
+        "launches": launches,
         "plans": plans,
     }
 
 
-def report(results: dict[str, object]) -> str:
-    plans: dict[str, list[float]] = results["plans"]  # type: ignore[assignment]
+def report(results: dict[str, Any]) -> str:
+    """Render the results as a Markdown table."""
+    plans: dict[str, list[float]] = results["plans"]
     base = statistics.median(plans["aws-only"])
     rows = [
-        "| measurement | median | range |",
-        "| --- | ---: | ---: |",
-        f"| Python start-up (`python -P -c pass`) | {_median_ms(results['interpreter'])} | "  # type: ignore[arg-type]
-        f"{_spread_ms(results['interpreter'])} |",  # type: ignore[arg-type]
-        f"| provider launcher to handshake | {_median_ms(results['handshake'])} | "  # type: ignore[arg-type]
-        f"{_spread_ms(results['handshake'])} |",  # type: ignore[arg-type]
+        "| measurement | provider starts | median | range |",
+        "| --- | ---: | ---: | ---: |",
+        f"| Python start-up (`python -P -c pass`) | | {_median_ms(results['interpreter'])} | "
+        f"{_spread_ms(results['interpreter'])} |",
+        f"| provider launcher to handshake | 1 | {_median_ms(results['handshake'])} | "
+        f"{_spread_ms(results['handshake'])} |",
     ]
-    for name, label in (
-        ("aws-only", "`terraform plan`, hashicorp/aws only"),
-        ("with-quotaform", "... plus quotaform (instance type, function)"),
-        ("with-pool", "... plus a quotaform_pool read from moto"),
-    ):
+    for name, label, _, _ in VARIANTS:
         added = statistics.median(plans[name]) - base
         extra = "" if name == "aws-only" else f" (+{added * 1000:.0f} ms)"
-        rows.append(f"| {label} | {_median_ms(plans[name])}{extra} | {_spread_ms(plans[name])} |")
-    rows.append(f"\nProvider processes started by one plan: {results['launches_per_plan']}.")
+        rows.append(
+            f"| {label} | {results['launches'][name]} | {_median_ms(plans[name])}{extra} | "
+            f"{_spread_ms(plans[name])} |"
+        )
     return "\n".join(rows)
 
 

@@ -12,9 +12,9 @@ Three engines give the same decisions on the same policies: ``regorus``
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -169,10 +169,19 @@ def checked_deny(info: RuleInfo, result: object) -> list[dict[str, Any]]:
     return result
 
 
-@functools.cache
+_engines = threading.local()
+
+
 def default_engine() -> RegorusEngine:
-    """Return the shared regorus engine with our policies, parsed once per process."""
-    return RegorusEngine()
+    """Return this thread's regorus engine with our policies, parsed once per thread.
+
+    A regorus engine may only be used on the thread that created it, and
+    callers such as the Terraform provider evaluate on several threads.
+    """
+    engine = getattr(_engines, "regorus", None)
+    if engine is None:
+        engine = _engines.regorus = RegorusEngine()
+    return engine
 
 
 def create_engine(name: str = "regorus", *, opa_url: str | None = None,

@@ -7,7 +7,9 @@ are replayed on the recommended type, with utilization rescaled by the vCPU
 ratio (a load of 60 % on 4 vCPU is 120 % on 2). A point above 100 % is load
 the recommended type could not have served. A burstable type also counts
 the periods its CPU credits would have run short, its balance carried over
-from the training days.
+from the training days. The series carry no memory metric, so
+``optimization.unmeasured_memory`` decides whether a type with less memory
+than the starting one may be recommended.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -75,6 +78,9 @@ class BacktestResult(BaseModel):
     downsize_savings: float = Field(description="USD a month saved by the cheaper types.")
     upsize_cost: float = Field(description="USD a month added by the larger types.")
     series_over_100: int = Field(description="Series with at least one test point above 100 %.")
+    unmeasured_memory: Literal["keep-current", "cpu-only"] = Field(
+        description="How types were sized without a memory metric, which the series lack."
+    )
     seconds: float
 
 
@@ -146,6 +152,8 @@ def run_backtest(
 
     Every series starts on ``start_type`` unless ``start_types`` maps its name
     (the part of the file name after the last underscore) to another type.
+    Without ``optimization`` the model's defaults apply, which keep at least
+    the starting type's memory (``unmeasured_memory="keep-current"``).
     """
     started = time.monotonic()
     if train_days <= 0 or test_days <= 0:
@@ -193,6 +201,7 @@ def run_backtest(
         downsize_savings=round(sum(r.monthly_savings for r in rows if r.monthly_savings > 0), 2),
         upsize_cost=round(-sum(r.monthly_savings for r in rows if r.monthly_savings < 0), 2),
         series_over_100=sum(1 for r in rows if r.over_100_percent > 0),
+        unmeasured_memory=config.optimization.unmeasured_memory,
         seconds=round(time.monotonic() - started, 3),
     )
     log.info("backtest end: series=%d savings=%.2f over_100=%d seconds=%.2f", len(rows),

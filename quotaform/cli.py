@@ -13,9 +13,52 @@ import os
 import sys
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from cdk.errors import QuotaformError
-from quotaform.commands import check, demo, policy, provider, rightsize, synth, usage
+from quotaform import runtime
+
+# Each subcommand with the module and attribute that define it: a command function or,
+# for a group, a typer.Typer. Modules are imported only when their command runs or help
+# lists it, because importing them all would load boto3, numpy and libcst into every
+# 'quotaform check'. Add a command with one line here, in the order help lists it.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("quotaform.commands.synth", "synth"),
+    "check": ("quotaform.commands.check", "check"),
+    "rightsize": ("quotaform.commands.rightsize", "rightsize"),
+    "demo": ("quotaform.commands.demo", "demo"),
+    "usage": ("quotaform.commands.usage", "usage"),
+    "backtest": ("quotaform.commands.backtest", "backtest"),
+    "policy": ("quotaform.commands.policy", "app"),
+    "provider": ("quotaform.commands.provider", "app"),
+}
+
+
+class _LazyGroup(TyperGroup):
+    """The top-level command group, which imports a subcommand's module on first use."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        eager = [name for name in super().list_commands(ctx) if name not in COMMANDS]
+        return [*COMMANDS, *eager]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> TyperCommand | TyperGroup | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            self.commands[cmd_name] = _load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+def _load_command(name: str) -> TyperCommand | TyperGroup:
+    module, attribute = COMMANDS[name]
+    target = getattr(importlib.import_module(module), attribute)
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_group(target)
+    else:
+        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
 
 app = typer.Typer(
     name="quotaform",
@@ -23,6 +66,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_LazyGroup,
 )
 
 
@@ -40,14 +84,6 @@ def _configure(
         os.environ["QUOTAFORM_DEBUG"] = "1"
 
 
-app.command("synth")(synth.synth)
-app.command("check")(check.check)
-app.command("rightsize")(rightsize.rightsize)
-app.command("demo")(demo.demo)
-app.add_typer(policy.app, name="policy")
-app.add_typer(provider.app, name="provider")
-app.command("usage")(usage.usage)
-app.command("backtest")(importlib.import_module("quotaform.commands.backtest").backtest)
 
 
 def main() -> None:
@@ -69,3 +105,20 @@ def main() -> None:
         typer.echo(f"error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
                    err=True)
         sys.exit(2)
+
+
+def run() -> None:
+    """Run ``main`` as the console script, ending at once after a command that allows it.
+
+    ``quotaform check`` keeps the parsed plan until the process ends, and this
+    exits with ``os._exit`` once the output is flushed, instead of freeing it
+    (see ``quotaform.runtime``). Every other command exits the usual way.
+    """
+    runtime.arm_fast_exit()
+    try:
+        main()
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            runtime.exit_now(exc.code or 0)
+        raise
+    runtime.exit_now(0)

@@ -25,6 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SERIES = ROOT / "examples" / "data" / "cloudwatch"
 
 
+def _cpu_only(**fields: object) -> Optimization:
+    # The series carry no memory metric and these tests replay CPU fit, so they size on CPU
+    # alone, the backtest command's default.
+    return Optimization(unmeasured_memory="cpu-only", **fields)  # type: ignore[arg-type]
+
+
 def _values(name: str) -> np.ndarray:
     with (SERIES / f"ec2_cpu_utilization_{name}.csv").open() as handle:
         return np.array([float(row["value"]) for row in csv.DictReader(handle)])
@@ -49,7 +55,7 @@ def test_split_takes_ten_and_four_days() -> None:
 
 
 def test_recorded_series_never_exceed_100(catalog: Catalog) -> None:
-    result = run_backtest(SERIES, catalog)
+    result = run_backtest(SERIES, catalog, optimization=_cpu_only())
     rows = {row.series: row for row in result.rows}
 
     assert [row.over_100_percent for row in result.rows] == [0.0] * 5
@@ -69,7 +75,7 @@ def test_points_over_100_are_counted(catalog: Catalog, tmp_path: Path) -> None:
     # 10 % on 4 vCPU for ten days downsizes to 2 vCPU, where 60 % becomes 120 %.
     _write_series(tmp_path, "jump", [10.0] * 2880 + [60.0] * 1152)
 
-    result = run_backtest(tmp_path, catalog)
+    result = run_backtest(tmp_path, catalog, optimization=_cpu_only())
 
     row = result.rows[0]
     assert row.recommended_type == "m5.large"
@@ -86,7 +92,7 @@ def test_burstable_replay_carries_credit_balance(catalog: Catalog, tmp_path: Pat
     _write_series(tmp_path, "step", [2.0] * 2880 + [30.0] * 1152)
 
     result = run_backtest(tmp_path, catalog,
-                          optimization=Optimization(allowed_families=["m5", "t3a"]))
+                          optimization=_cpu_only(allowed_families=["m5", "t3a"]))
 
     row = result.rows[0]
     assert row.recommended_type == "t3a.nano"
@@ -96,7 +102,8 @@ def test_burstable_replay_carries_credit_balance(catalog: Catalog, tmp_path: Pat
 
 
 def test_start_types_per_series(catalog: Catalog) -> None:
-    result = run_backtest(SERIES, catalog, start_types={"24ae8d": "m5.2xlarge"})
+    result = run_backtest(SERIES, catalog, start_types={"24ae8d": "m5.2xlarge"},
+                          optimization=_cpu_only())
 
     row = next(r for r in result.rows if r.series == "24ae8d")
     assert row.start_type == "m5.2xlarge"
@@ -115,6 +122,24 @@ def test_cli_prints_table_and_savings() -> None:
     assert "| 24ae8d | m5.xlarge | m5.large | downsize |" in result.stdout
     assert ("Savings: -$140.16 a month ($140.16 saved by cheaper types, $280.32 added by "
             "larger ones) on 5 series; 0 had a test point above 100 %.") in result.stdout
+    assert "sized on CPU alone (--unmeasured-memory cpu-only)" in result.stdout
+
+
+def test_cli_keep_current_memory_keeps_downsizes() -> None:
+    # m5.xlarge has 16 GiB; the only cheaper m5, m5.large ($0.096), has 8 GiB, so the idle
+    # 24ae8d and the low 53ea38 keep m5.xlarge. The upsizes to m5.2xlarge (32 GiB) stay:
+    # 2 x (0.384 - 0.192) x 730 = 280.32 added, nothing saved. Kept rows replay their own
+    # recorded CPU, which never exceeds 100 %.
+    result = _cli("--data-dir", str(SERIES), "--unmeasured-memory", "keep-current",
+                  "--format", "markdown")
+
+    assert result.returncode == 0, result.stderr
+    assert "| 24ae8d | m5.xlarge | m5.xlarge | keep |" in result.stdout
+    assert "| 53ea38 | m5.xlarge | m5.xlarge | keep |" in result.stdout
+    assert "| 825cc2 | m5.xlarge | m5.2xlarge | upsize |" in result.stdout
+    assert ("Savings: -$280.32 a month ($0.00 saved by cheaper types, $280.32 added by "
+            "larger ones) on 5 series; 0 had a test point above 100 %.") in result.stdout
+    assert "no type with less memory than the starting one was considered" in result.stdout
 
 
 def test_cli_json_has_rows() -> None:
@@ -135,6 +160,8 @@ def test_cli_json_has_rows() -> None:
     (("--instance-type", "m5.huge"), "instance type m5.huge: not in the instance catalog"),
     (("--data-dir", "/nonexistent"), "/nonexistent: folder not found"),
     (("--format", "xml"), "--format 'xml' is invalid; use one of: table, json, markdown"),
+    (("--unmeasured-memory", "none"),
+     "--unmeasured-memory 'none' is invalid; use one of: cpu-only, keep-current"),
 ])
 def test_cli_rejects_bad_input(args: tuple[str, ...], message: str) -> None:
     result = _cli(*args)

@@ -89,11 +89,13 @@ def test_pool_instance_types_limit_choice(catalog: Catalog) -> None:
 def test_memory_floor_by_setting(catalog: Catalog) -> None:
     current = catalog.types["m5.xlarge"]
 
+    # Measured: 9 GiB at the default 90 % maximum memory use needs 9 / 0.9 = 10 GiB.
     assert memory_floor(current, Demand(p95=1, max=1, memory_gib=9.0), _config()) == \
         pytest.approx(10.0)
-    assert memory_floor(current, Demand(p95=1, max=1), _config()) is None
+    # Not measured, default keep-current: the current m5.xlarge has 16 GiB.
+    assert memory_floor(current, Demand(p95=1, max=1), _config()) == 16.0
     assert memory_floor(current, Demand(p95=1, max=1),
-                        _config(unmeasured_memory="keep-current")) == 16.0
+                        _config(unmeasured_memory="cpu-only")) is None
 
 
 @pytest.mark.parametrize(("demand", "problem"), [
@@ -102,8 +104,10 @@ def test_memory_floor_by_setting(catalog: Catalog) -> None:
     (Demand(p95=30, max=60), "projected peak 120 % is over 100 %"),
 ])
 def test_judge_names_the_problem(catalog: Catalog, demand: Demand, problem: str) -> None:
-    fit = judge(catalog.types["m5.large"], catalog.types["m5.xlarge"], demand, _config(),
-                catalog, "us-east-1")
+    # cpu-only, so the CPU problems are not hidden behind the 8 GiB of m5.large against
+    # the 16 GiB of m5.xlarge.
+    fit = judge(catalog.types["m5.large"], catalog.types["m5.xlarge"], demand,
+                _config(unmeasured_memory="cpu-only"), catalog, "us-east-1")
 
     assert fit.problem == problem
 
@@ -129,10 +133,11 @@ def test_cheapest_fitting_burstable_wins(catalog: Catalog) -> None:
 
 def test_credits_that_run_out_rule_out_burstable(catalog: Catalog) -> None:
     # 35 % of 2 vCPU spends 3.5 credits a period; t3.large earns 3, t3.nano 0.5.
+    # cpu-only, so t3.nano (0.5 GiB against 8 GiB) is judged on its credits.
     demand = Demand(p95=35, max=35, series=[np.full(4032, 35.0)])
     current = catalog.types["m5.large"]
     pool = _pool()
-    config = _config(pool, burstable_families=["t3"])
+    config = _config(pool, burstable_families=["t3"], unmeasured_memory="cpu-only")
     candidates = allowed_types(current, pool, config, catalog, "us-east-1", burstable=True)
 
     choice = choose_smaller(current, candidates, demand, config, catalog, "us-east-1")

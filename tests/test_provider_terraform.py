@@ -5,7 +5,7 @@ configuration names that mirror and the offline mirror of hashicorp/aws.
 Every terraform process runs with HOME in a temporary folder, so nothing is
 written to the real ~/.terraform.d. The example configuration
 (examples/provider) runs as a user would run it: init, plan and apply, a plan
-that its precondition stops, and a plan after CloudWatch holds the real idle
+that its precondition stops, and a plan after CloudWatch received the real idle
 series of examples/data/cloudwatch/ec2_cpu_utilization_24ae8d.csv for the
 nightly instance (14 days, shifted to end now). The scenario takes about a
 minute on 2 cores, most of it in moto answering GetMetricData and in the AWS

@@ -19,7 +19,7 @@ import boto3
 import numpy as np
 import pytest
 
-from cdk.model import Allocation, Pool, ResourceConfig, Team
+from cdk.model import Allocation, Optimization, Pool, ResourceConfig, Team
 from provider_bridge.local_aws import LocalAws
 from provider_bridge.metrics import cloudwatch_client
 from provider_bridge.report import (
@@ -154,10 +154,14 @@ def idle_platform(moto_server: LocalAws, tmp_path_factory: pytest.TempPathFactor
                    "availability_zone": f"{REGION}a",
                    "tags": {"quotaform:pool": "reporting", "quotaform:team": "data"}},
     }]}}}
-    config = ResourceConfig(allocation=Allocation(
-        teams=[Team(name="data")],
-        pools=[Pool(name="reporting", kind="instances", team="data", region=REGION,
-                    instance_type="m5.2xlarge")]))
+    # No memory metric is seeded; cpu-only lets the idle m5.2xlarge (32 GiB) move to
+    # m5.large (8 GiB), the change these tests patch.
+    config = ResourceConfig(
+        allocation=Allocation(
+            teams=[Team(name="data")],
+            pools=[Pool(name="reporting", kind="instances", team="data", region=REGION,
+                        instance_type="m5.2xlarge")]),
+        optimization=Optimization(unmeasured_memory="cpu-only"))
     (directory / "state.json").write_text(json.dumps(state))
     (directory / "quotaform.json").write_text(json.dumps(config.model_dump(mode="json")))
     (directory / "main.tf").write_text(MAIN_TF)

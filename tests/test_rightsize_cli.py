@@ -24,7 +24,7 @@ import boto3
 import numpy as np
 import pytest
 
-from cdk.model import Allocation, Pool, Quota, ResourceConfig, Team
+from cdk.model import Allocation, Optimization, Pool, Quota, ResourceConfig, Team
 from provider_bridge.local_aws import LocalAws
 from provider_bridge.metrics import cloudwatch_client
 from provider_bridge.seeding import put_series
@@ -91,10 +91,15 @@ def _config() -> ResourceConfig:
         Pool(name="etl", kind="instances", team="data", region=REGION, instance_type="c5.large",
              allowed_families=["c5"]),
     ]
-    return ResourceConfig(allocation=Allocation(
-        teams=[Team(name="payments"), Team(name="data")], pools=pools,
-        quotas=[Quota(target="api", max_vcpu=16, max_instances=4)],
-    ))
+    # No memory metric is seeded; cpu-only lets the idle m5.2xlarge (32 GiB) move to
+    # m5.large (8 GiB), the change these tests patch.
+    return ResourceConfig(
+        allocation=Allocation(
+            teams=[Team(name="payments"), Team(name="data")], pools=pools,
+            quotas=[Quota(target="api", max_vcpu=16, max_instances=4)],
+        ),
+        optimization=Optimization(unmeasured_memory="cpu-only"),
+    )
 
 
 @pytest.fixture(scope="module")

@@ -75,6 +75,12 @@ def _config(*pools: Pool, optimization: Optimization | None = None,
     )
 
 
+def _cpu_only(**fields: object) -> Optimization:
+    # For tests of CPU sizing without a memory metric. The default, keep-current, would
+    # rule out every type with less memory than the current one.
+    return Optimization(unmeasured_memory="cpu-only", **fields)  # type: ignore[arg-type]
+
+
 def _one(recommendations: list[Recommendation]) -> Recommendation:
     assert len(recommendations) == 1
     return recommendations[0]
@@ -82,7 +88,7 @@ def _one(recommendations: list[Recommendation]) -> Recommendation:
 
 def test_idle_pool_downsizes_to_cheapest_fitting(catalog: Catalog) -> None:
     config = _config(Pool(name="reporting", kind="instances", team="data",
-                          instance_type="m5.2xlarge"))
+                          instance_type="m5.2xlarge"), optimization=_cpu_only())
     inventory = {"reporting": _pool("reporting", "instances", "m5.2xlarge", ["i-idle"])}
 
     rec = _one(recommend(inventory, _stats({"i-idle": _values("24ae8d")}), config, catalog))
@@ -245,7 +251,7 @@ def test_price_tie_breaks_by_name(catalog: Catalog) -> None:
     config = _config(
         Pool(name="reporting", kind="instances", team="data", instance_type="m6i.2xlarge",
              allowed_families=["m5", "m6i"]),
-        optimization=Optimization(allowed_families=["m5", "m6i"]),
+        optimization=_cpu_only(allowed_families=["m5", "m6i"]),
     )
     inventory = {"reporting": _pool("reporting", "instances", "m6i.2xlarge", ["i-idle"])}
 
@@ -259,7 +265,7 @@ def test_other_architecture_is_not_a_candidate(catalog: Catalog) -> None:
     config = _config(
         Pool(name="reporting", kind="instances", team="data", instance_type="m5.2xlarge",
              allowed_families=["m5", "m6g"]),
-        optimization=Optimization(allowed_families=["m5", "m6g"]),
+        optimization=_cpu_only(allowed_families=["m5", "m6g"]),
     )
     inventory = {"reporting": _pool("reporting", "instances", "m5.2xlarge", ["i-idle"])}
 
@@ -269,9 +275,10 @@ def test_other_architecture_is_not_a_candidate(catalog: Catalog) -> None:
 
 
 def test_pool_family_only_without_optimization_families(catalog: Catalog) -> None:
-    # The pool allows m6i, but an empty optimization.allowed_families keeps the family.
+    # The pool allows m5, but an empty optimization.allowed_families keeps the family.
     config = _config(Pool(name="reporting", kind="instances", team="data",
-                          instance_type="c5.2xlarge", allowed_families=["c5", "m5"]))
+                          instance_type="c5.2xlarge", allowed_families=["c5", "m5"]),
+                     optimization=_cpu_only())
     inventory = {"reporting": _pool("reporting", "instances", "c5.2xlarge", ["i-idle"])}
 
     rec = _one(recommend(inventory, _stats({"i-idle": _values("24ae8d")}), config, catalog))
@@ -285,6 +292,7 @@ def test_policy_denied_upsize_is_blocked(catalog: Catalog) -> None:
         Pool(name="api", kind="asg", team="payments", instance_type="m5.xlarge", min_size=2,
              max_size=4),
         Pool(name="reporting", kind="instances", team="data", instance_type="m5.2xlarge"),
+        optimization=_cpu_only(),
         quotas=[Quota(target="api", max_vcpu=16, max_instances=4)],
     )
     inventory = {
@@ -350,7 +358,7 @@ def test_move_to_burstable_simulates_credits(catalog: Catalog) -> None:
     rules = [OptimizationRule(name="burst-low", comparison="below", threshold=10,
                               action="move-to-burstable", priority=5)]
     config = _config(Pool(name="web", kind="instances", team="data", instance_type="m5.large"),
-                     optimization=Optimization(rules=rules))
+                     optimization=_cpu_only(rules=rules))
     inventory = {"web": _pool("web", "instances", "m5.large", ["i-low"])}
     values = _values("53ea38")
 
@@ -370,7 +378,7 @@ def test_move_to_burstable_without_series_keeps(catalog: Catalog) -> None:
     rules = [OptimizationRule(name="burst-low", comparison="below", threshold=10,
                               action="move-to-burstable", priority=5)]
     config = _config(Pool(name="web", kind="instances", team="data", instance_type="m5.large"),
-                     optimization=Optimization(rules=rules))
+                     optimization=_cpu_only(rules=rules))
     inventory = {"web": _pool("web", "instances", "m5.large", ["i-low"])}
 
     rec = _one(recommend(inventory, _stats({"i-low": _values("53ea38")}), config, catalog))
@@ -483,9 +491,29 @@ def test_unmeasured_memory_keep_current_keeps(catalog: Catalog) -> None:
     assert "Memory is not measured, so no type with less than the current 32 GiB" in rec.reason
 
 
-def test_unmeasured_memory_cpu_only_says_so(catalog: Catalog) -> None:
+def test_unmeasured_memory_defaults_to_keep_current(catalog: Catalog) -> None:
+    # No unmeasured_memory set. The m5 types cheaper than m5.2xlarge (32 GiB, $0.384) are
+    # m5.large (8 GiB, $0.096) and m5.xlarge (16 GiB, $0.192): both have less memory, so
+    # the idle pool keeps its type, and the reason names the cheapest one.
     config = _config(Pool(name="reporting", kind="instances", team="data",
                           instance_type="m5.2xlarge"))
+    inventory = {"reporting": _pool("reporting", "instances", "m5.2xlarge", ["i-idle"])}
+
+    rec = _one(recommend(inventory, _stats({"i-idle": _values("24ae8d")}), config, catalog))
+
+    assert rec.action == "keep"
+    assert rec.rule == "downsize-underused"
+    assert rec.recommended_type is None
+    assert rec.monthly_savings == 0.0
+    assert "the cheapest, m5.large, is ruled out: 8 GiB of memory is under the 32 GiB " \
+        "needed" in rec.reason
+    assert rec.reason.endswith(" Memory is not measured, so no type with less than the "
+                               "current 32 GiB is considered.")
+
+
+def test_unmeasured_memory_cpu_only_says_so(catalog: Catalog) -> None:
+    config = _config(Pool(name="reporting", kind="instances", team="data",
+                          instance_type="m5.2xlarge"), optimization=_cpu_only())
     inventory = {"reporting": _pool("reporting", "instances", "m5.2xlarge", ["i-idle"])}
 
     rec = _one(recommend(inventory, _stats({"i-idle": _values("24ae8d")}), config, catalog))

@@ -1,7 +1,7 @@
-"""The provider's name as Terraform knows it: source address, version and type prefix.
+"""The provider's name in Terraform: source address, version and type prefix.
 
 Terraform addresses a provider as HOSTNAME/NAMESPACE/TYPE. quotaform is not
-published to a registry; it is installed into a local filesystem mirror under
+published to a registry. It is installed into a local filesystem mirror under
 the default hostname, so configurations write the short source
 ``quotaform/quotaform``.
 """

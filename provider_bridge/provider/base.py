@@ -1,4 +1,4 @@
-"""What every quotaform data source shares: its provider, its read wrapper, input helpers."""
+"""The base class of the quotaform data sources, and helpers for their arguments."""
 
 from __future__ import annotations
 
@@ -32,12 +32,12 @@ class QuotaformDataSource(DataSource):
 
 
 def is_set(value: Any) -> bool:
-    """Whether a configuration value is given: not null (an unknown value counts as given)."""
+    """Return whether a configuration value is given: not null, or still unknown."""
     return value is not None
 
 
 def known(value: Any) -> bool:
-    """Whether a configuration value is given and already known."""
+    """Return whether a configuration value is given and already known."""
     return value is not None and value is not Unknown
 
 

@@ -3,7 +3,7 @@
 Terraform 1.8 and later call provider functions without configuring the
 provider, so they read only the shipped instance catalog. tf 1.2 reports a
 failed call to Terraform with the first error's summary alone, so each
-summary here says what to fix as well.
+summary here names the fix as well.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Install the provider into a local filesystem mirror, as a launcher script.
 
 Terraform installs a provider that no registry serves from a filesystem
-mirror. In the unpacked layout a mirror holds the executable at
+mirror. In the unpacked layout a mirror contains the executable at
 ``HOSTNAME/NAMESPACE/TYPE/VERSION/OS_ARCH/terraform-provider-TYPE_vVERSION``.
 Here that executable is a small shell script that runs the provider with the
 Python interpreter quotaform is installed in. ``terraform init`` links the
@@ -48,7 +48,7 @@ _PROVIDER_INSTALLATION = re.compile(r"^\s*provider_installation\s*\{", re.MULTIL
 
 @dataclass(frozen=True)
 class Installation:
-    """Where the launcher was written and how Terraform finds it."""
+    """The written launcher, its mirror and the interpreter it runs."""
 
     mirror: Path
     launcher: Path
@@ -160,8 +160,8 @@ def _write_executable(path: Path, text: str) -> None:
 def cli_config_block(mirror: Path) -> str:
     """Return the provider_installation block that installs quotaform from ``mirror``.
 
-    ``direct`` excludes the provider, so Terraform never asks the public
-    registry for it; other providers still come from the registry.
+    ``direct`` excludes the provider, so Terraform never requests it from the
+    public registry. Other providers still come from the registry.
     """
     path = str(mirror.resolve()).replace("\\", "\\\\").replace('"', '\\"')
     return (

@@ -25,10 +25,12 @@ class InstanceTypeDataSource(QuotaformDataSource):
     def fetch(self, ctx: ReadDataContext, config: dict[str, Any]) -> dict[str, Any]:
         name = config["name"]
         settings = self.provider.settings
-        region = config.get("region") if known(config.get("region")) else None
-        region = (
-            check_region(region) if region else (settings.region if settings else DEFAULT_REGION)
-        )
+        if known(config.get("region")):
+            region = check_region(config["region"])
+        elif settings is not None:
+            region = settings.region
+        else:
+            region = DEFAULT_REGION
         spec = instance_type(name, "name")
         hourly = catalog().hourly_price(name, region)
         return {

@@ -15,7 +15,7 @@ import re
 import threading
 
 MASK = "***"
-# Real AWS secrets are 16 characters or longer; shorter values, such as the fake
+# Real AWS secrets are 16 characters or longer. Shorter values, such as the fake
 # credentials of a local moto server, would mask ordinary words in messages.
 _MIN_SECRET_LENGTH = 8
 

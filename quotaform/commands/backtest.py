@@ -17,6 +17,7 @@ from provider_bridge.backtest import BacktestResult, markdown_table, run_backtes
 from provider_bridge.catalog import load_catalog
 
 FORMATS = ("table", "json", "markdown")
+UNMEASURED_MEMORY = ("cpu-only", "keep-current")
 
 
 def _default_data_dir() -> Path:
@@ -46,6 +47,12 @@ def backtest(
         None, "--allowed-families", help="Comma-separated families a recommendation may move "
         "to, such as m5,t3 [default: each starting type's own family]."
     ),
+    unmeasured_memory: str = typer.Option(
+        "cpu-only", "--unmeasured-memory", help="Sizing without a memory metric, which the "
+        "series never carry: cpu-only sizes on CPU alone, the fit this command replays; "
+        "keep-current never picks less memory than the starting type, as rightsize does by "
+        "default. Replaces optimization.unmeasured_memory of --data."
+    ),
     data: Path | None = typer.Option(
         None, "--data", help="A quotaform.json whose optimization rules and capacity targets "
         "to use [default: the model's defaults]."
@@ -58,15 +65,18 @@ def backtest(
     """Backtest the recommender: recommend from the first days, replay the rest on the result."""
     if output_format not in FORMATS:
         raise InputError(f"--format {output_format!r} is invalid; use one of: {', '.join(FORMATS)}")
+    if unmeasured_memory not in UNMEASURED_MEMORY:
+        raise InputError(f"--unmeasured-memory {unmeasured_memory!r} is invalid; use one of: "
+                         f"{', '.join(UNMEASURED_MEMORY)}")
     catalog = load_catalog()
-    optimization, capacity = None, None
+    optimization, capacity = Optimization(), None
     if data is not None:
         config = load_config(data, catalog)
         optimization, capacity = config.optimization, config.capacity
+    update: dict[str, object] = {"unmeasured_memory": unmeasured_memory}
     if allowed_families is not None:
-        families = [f.strip() for f in allowed_families.split(",") if f.strip()]
-        optimization = (optimization or Optimization()).model_copy(
-            update={"allowed_families": families})
+        update["allowed_families"] = [f.strip() for f in allowed_families.split(",") if f.strip()]
+    optimization = optimization.model_copy(update=update)
     result = run_backtest(
         data_dir or _default_data_dir(), catalog, train_days=train_days, test_days=test_days,
         start_type=instance_type, start_types=_assignments(assign), region=region,
@@ -96,14 +106,22 @@ def _usd(value: float) -> str:
     return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
 
 
+_MEMORY_SENTENCES = {
+    "cpu-only": "The series carry no memory metric, so types were sized on CPU alone "
+    "(--unmeasured-memory cpu-only).",
+    "keep-current": "The series carry no memory metric, so no type with less memory than the "
+    "starting one was considered (--unmeasured-memory keep-current).",
+}
+
+
 def summary_line(result: BacktestResult) -> str:
-    """Render the totals: savings, their parts and the series that overflowed."""
+    """Render the totals: savings, their parts, the series that overflowed and the memory rule."""
     return (
         f"Savings: {_usd(result.monthly_savings)} a month ({_usd(result.downsize_savings)} saved "
         f"by cheaper types, {_usd(result.upsize_cost)} added by larger ones) on "
         f"{len(result.rows)} series; {result.series_over_100} had a test point above 100 %. "
         f"Trained on {result.train_days:g} days, tested on the next {result.test_days:g}, "
-        f"target {result.target_percent:g} %."
+        f"target {result.target_percent:g} %. {_MEMORY_SENTENCES[result.unmeasured_memory]}"
     )
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import typer
 
-from cdk.errors import InputError
 from cdk.model import load_config
 from policies import check_plan, load_plan
 from policies.custom import DEFAULT_NAMESPACES, UserPolicies
@@ -25,7 +24,8 @@ from policies.identity import find_requestor
 from policies.plan import check_data_document
 from policies.usage import load_usage
 from policies.formats.output import emit_reports, plan_reports, report_context
-from provider_bridge.catalog import Catalog, load_catalog
+from quotaform.commands.catalog_option import catalog_from_option
+from quotaform import runtime
 
 logger = logging.getLogger(__name__)
 
@@ -102,33 +102,22 @@ def check(
         user_policies=UserPolicies(policy_dirs, namespaces=namespaces,
                                    all_namespaces=all_namespaces) if policy_dirs else None,
     )
-    catalog = _catalog(catalog_dir)
-    check_data_document(data)
-    config = load_config(data, catalog)
-    plan = load_plan(plan_path)
-    usage = load_usage(usage_path) if usage_path is not None else None
+    # The plan's objects form no reference cycles; see quotaform.runtime for the cost.
+    with runtime.paused_collection():
+        catalog = catalog_from_option(catalog_dir)
+        check_data_document(data)
+        config = load_config(data, catalog)
+        plan = load_plan(plan_path)
+        usage = load_usage(usage_path) if usage_path is not None else None
 
-    decision = check_plan(plan, config, catalog, source=str(plan_path), options=options,
-                          usage=usage, engine=engine)
-    logger.info("checked plan=%s allowed=%s violations=%d warnings=%d seconds=%.3f",
-                plan_path, decision.allowed, len(decision.violations),
-                len(decision.warnings), time.perf_counter() - started)
+        decision = check_plan(plan, config, catalog, source=str(plan_path), options=options,
+                              usage=usage, engine=engine)
+        logger.info("checked plan=%s allowed=%s violations=%d warnings=%d seconds=%.3f",
+                    plan_path, decision.allowed, len(decision.violations),
+                    len(decision.warnings), time.perf_counter() - started)
 
-    emit_reports(decision, targets, report_context(
-        plan_path, config, seconds=time.perf_counter() - started))
+        emit_reports(decision, targets, report_context(
+            plan_path, config, seconds=time.perf_counter() - started))
+        runtime.retain(plan)
     if not decision.allowed:
         raise typer.Exit(1)
-
-
-def _catalog(directory: Path | None) -> Catalog:
-    if directory is None:
-        return load_catalog()
-    try:
-        return load_catalog(directory)
-    except FileNotFoundError as exc:
-        raise InputError(
-            f"--catalog {directory}: {exc.filename} not found; the directory needs "
-            "ec2_instance_types.json and ec2_prices_ondemand_linux.json"
-        ) from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"--catalog {directory}: invalid catalog data ({exc})") from exc

@@ -103,12 +103,12 @@ def bundle(
     from cdk.model import load_config
     from policies.bundle import write_bundle
     from policies.plan import check_data_document
-    from quotaform.commands.check import _catalog
+    from quotaform.commands.catalog_option import catalog_from_option
 
     document = None
     if data is not None:
         check_data_document(data)
-        document = load_config(data, _catalog(catalog_dir)).model_dump(mode="json")
+        document = load_config(data, catalog_from_option(catalog_dir)).model_dump(mode="json")
     files = write_bundle(output, data=document)
     policies = sum(1 for name in files if name.endswith(".rego"))
     typer.echo(f"wrote {output}: {policies} policies"

@@ -25,7 +25,8 @@ from cdk.model import ResourceConfig, load_config
 from policies.documents import UsageDocument
 from policies.live_usage import collect_usage
 from policies.plan import check_data_document
-from provider_bridge.catalog import Catalog, load_catalog
+from provider_bridge.catalog import Catalog
+from quotaform.commands.catalog_option import catalog_from_option
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def usage(
     ),
 ) -> None:
     """Write the usage of every pool in the live account, from its pool tags."""
-    catalog = _catalog(catalog_dir)
+    catalog = catalog_from_option(catalog_dir)
     check_data_document(data)
     config = load_config(data, catalog)
     chosen = list(dict.fromkeys(regions)) or sorted({p.region for p in config.allocation.pools})
@@ -69,18 +70,6 @@ def usage(
         logger.info("wrote usage document %s pools=%d", output, len(document.pools))
 
 
-def _catalog(directory: Path | None) -> Catalog:
-    if directory is None:
-        return load_catalog()
-    try:
-        return load_catalog(directory)
-    except FileNotFoundError as exc:
-        raise InputError(
-            f"--catalog {directory}: {exc.filename} not found; the directory needs "
-            "ec2_instance_types.json and ec2_prices_ondemand_linux.json"
-        ) from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"--catalog {directory}: invalid catalog data ({exc})") from exc
 
 
 def _collect(config: ResourceConfig, catalog: Catalog, regions: list[str],
