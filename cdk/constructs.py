@@ -163,7 +163,8 @@ class QuotaformStack(cdktf.TerraformStack):
         pools = config.allocation.pools
         stack = cls(scope, id, region=pools[0].region if pools else "us-east-1")
         for team in config.allocation.teams:
-            Team(stack, team.name, description=team.description, contacts=team.contacts)
+            Team(stack, team.name, description=team.description, contacts=team.contacts,
+                 members=team.members)
         for pool in pools:
             _pool_from_model(stack, pool.model_dump())
         for i, quota in enumerate(config.allocation.quotas):
@@ -177,6 +178,8 @@ class QuotaformStack(cdktf.TerraformStack):
         stack.allocation_settings(
             required_tags=config.allocation.required_tags,
             allowed_regions=config.allocation.allowed_regions,
+            allowed_tag_values=config.allocation.allowed_tag_values,
+            max_monthly_cost_delta_usd=config.allocation.max_monthly_cost_delta_usd,
         )
         stack.capacity(**config.capacity.model_dump())
         stack.monitoring(**config.monitoring.model_dump())
@@ -260,12 +263,21 @@ class QuotaformStack(cdktf.TerraformStack):
         *,
         required_tags: Iterable[str] | None = None,
         allowed_regions: Iterable[str] | None = None,
+        allowed_tag_values: Mapping[str, Iterable[str]] | None = None,
+        max_monthly_cost_delta_usd: float | None = None,
     ) -> None:
-        """Set the tags every resource needs and the regions pools may use."""
+        """Set the tags every resource needs, the regions pools may use, allowed tag values
+        and the largest monthly cost increase one plan may bring (USD)."""
         if required_tags is not None:
             self._allocation_settings["required_tags"] = list(required_tags)
         if allowed_regions is not None:
             self._allocation_settings["allowed_regions"] = list(allowed_regions)
+        if allowed_tag_values is not None:
+            self._allocation_settings["allowed_tag_values"] = {
+                key: list(values) for key, values in allowed_tag_values.items()
+            }
+        if max_monthly_cost_delta_usd is not None:
+            self._allocation_settings["max_monthly_cost_delta_usd"] = max_monthly_cost_delta_usd
 
     def capacity(self, **fields: Any) -> None:
         """Set forecasting, scaling and performance targets (fields of ``cdk.model.Capacity``)."""
@@ -336,12 +348,14 @@ class Team(Construct):
         *,
         description: str = "",
         contacts: Iterable[str] = (),
+        members: Iterable[str] = (),
     ) -> None:
         owner = _stack_of(stack, f"Team '{name}'")
         super().__init__(owner, _child_id(owner, "team", name))
         self.name = name
         owner.register(
-            "teams", {"name": name, "description": description, "contacts": list(contacts)}
+            "teams", {"name": name, "description": description, "contacts": list(contacts),
+                      "members": list(members)}
         )
 
 
@@ -415,11 +429,14 @@ class _Pool(Construct):
 
 
 def _type_rules(
-    allowed_instance_types: Iterable[str], allowed_families: Iterable[str]
-) -> dict[str, list[str]]:
+    allowed_instance_types: Iterable[str], allowed_families: Iterable[str],
+    max_instance_vcpu: int | None, max_instance_memory_gib: float | None,
+) -> dict[str, Any]:
     return {
         "allowed_instance_types": list(allowed_instance_types),
         "allowed_families": list(allowed_families),
+        "max_instance_vcpu": max_instance_vcpu,
+        "max_instance_memory_gib": max_instance_memory_gib,
     }
 
 
@@ -446,6 +463,8 @@ class AsgPool(_Pool):
         desired_capacity: int | None = None,
         allowed_instance_types: Iterable[str] = (),
         allowed_families: Iterable[str] = (),
+        max_instance_vcpu: int | None = None,
+        max_instance_memory_gib: float | None = None,
         image_id: str = DEFAULT_IMAGE_ID,
         tags: Mapping[str, str] | None = None,
         parent: str | None = None,
@@ -457,7 +476,8 @@ class AsgPool(_Pool):
         fields = {
             "instance_type": instance_type, "min_size": min_size, "max_size": max_size,
             "desired_capacity": desired_capacity, "image_id": image_id, "parent": parent,
-            **_type_rules(allowed_instance_types, allowed_families),
+            **_type_rules(allowed_instance_types, allowed_families, max_instance_vcpu,
+                          max_instance_memory_gib),
         }
         super().__init__(stack, name, team=team, tags=tags or {}, fields=fields)
         zones = list(availability_zones or [f"{self.stack.region}a"])
@@ -508,6 +528,8 @@ class InstancePool(_Pool):
         count: int,
         allowed_instance_types: Iterable[str] = (),
         allowed_families: Iterable[str] = (),
+        max_instance_vcpu: int | None = None,
+        max_instance_memory_gib: float | None = None,
         image_id: str = DEFAULT_IMAGE_ID,
         tags: Mapping[str, str] | None = None,
         parent: str | None = None,
@@ -517,7 +539,9 @@ class InstancePool(_Pool):
     ) -> None:
         fields = {
             "instance_type": instance_type, "count": count, "image_id": image_id,
-            "parent": parent, **_type_rules(allowed_instance_types, allowed_families),
+            "parent": parent,
+            **_type_rules(allowed_instance_types, allowed_families, max_instance_vcpu,
+                          max_instance_memory_gib),
         }
         super().__init__(stack, name, team=team, tags=tags or {}, fields=fields)
         planned_type = self._instance_type(instance_type, instance_type_from_rightsizing,
@@ -552,12 +576,15 @@ class DbPool(_Pool):
         username: str = "quotaform",
         allowed_instance_types: Iterable[str] = (),
         allowed_families: Iterable[str] = (),
+        max_instance_vcpu: int | None = None,
+        max_instance_memory_gib: float | None = None,
         tags: Mapping[str, str] | None = None,
         parent: str | None = None,
     ) -> None:
         fields = {
             "instance_type": instance_type, "count": count, "parent": parent,
-            **_type_rules(allowed_instance_types, allowed_families),
+            **_type_rules(allowed_instance_types, allowed_families, max_instance_vcpu,
+                          max_instance_memory_gib),
         }
         super().__init__(stack, name, team=team, tags=tags or {}, fields=fields)
         self.db_instance = self._resource("db-instance", "aws_db_instance", {
@@ -576,6 +603,8 @@ def _pool_from_model(stack: QuotaformStack, pool: dict[str, Any]) -> _Pool:
         "team": pool["team"], "instance_type": pool["instance_type"], "tags": pool["tags"],
         "parent": pool["parent"], "allowed_instance_types": pool["allowed_instance_types"],
         "allowed_families": pool["allowed_families"],
+        "max_instance_vcpu": pool["max_instance_vcpu"],
+        "max_instance_memory_gib": pool["max_instance_memory_gib"],
     }
     if pool["kind"] == "asg":
         return AsgPool(

@@ -82,20 +82,24 @@ from cdk.constructs import Access, AsgPool, DbPool, InstancePool, Quota, Quotafo
 
 app = App()
 stack = QuotaformStack(app, "shop", region="eu-west-1")
-web = Team(stack, "web", description="Storefront", contacts=["web@example.com"])
+web = Team(stack, "web", description="Storefront", contacts=["web@example.com"],
+           members=["alice"])
 Team(stack, "dba")
 front = AsgPool(stack, "front", team=web, instance_type="t3.medium", min_size=1, max_size=6,
                 desired_capacity=2, availability_zones=["eu-west-1a", "eu-west-1b"],
                 tags={"cost-center": "cc-17"})
 InstancePool(stack, "workers", team="web", instance_type="c5.large", count=3, parent="front",
-             allowed_instance_types=["c5.large", "c5.xlarge"])
+             allowed_instance_types=["c5.large", "c5.xlarge"], max_instance_vcpu=4,
+             max_instance_memory_gib=8)
 DbPool(stack, "orders", team="dba", instance_type="db.m5.large", count=2)
 Quota(stack, "web-cost", scope="team", target=web, max_monthly_cost_usd=900.5)
 Access(stack, "dba-in-front", team="dba", pools=[front, "workers"], principals=["ci-bot"])
 stack.policy("pool-vcpu-quota", enforcement="advisory")
 stack.waiver("allowed-instance-types", pool="workers", owner="web@example.com",
              reason="load test", expires="2030-01-31")
-stack.allocation_settings(allowed_regions=["eu-west-1"])
+stack.allocation_settings(allowed_regions=["eu-west-1"],
+                          allowed_tag_values={"env": ["prod", "staging"]},
+                          max_monthly_cost_delta_usd=250)
 stack.capacity(forecast_horizon_days=30)
 stack.optimization(headroom_percent=15)
 QuotaformStack.from_config(app, "shop-copy", stack.config)
@@ -112,7 +116,7 @@ SHOP_RESOURCES = {
 SHOP_ALLOCATION = {
     "teams": [
         {"name": "web", "description": "Storefront", "contacts": ["web@example.com"],
-         "members": []},
+         "members": ["alice"]},
         {"name": "dba", "description": "", "contacts": [], "members": []},
     ],
     "pools": [
@@ -121,7 +125,8 @@ SHOP_ALLOCATION = {
          "tags": {"cost-center": "cc-17"}},
         {**POOL_DEFAULTS, "name": "workers", "kind": "instances", "team": "web",
          "parent": "front", "region": "eu-west-1", "instance_type": "c5.large", "count": 3,
-         "allowed_instance_types": ["c5.large", "c5.xlarge"]},
+         "allowed_instance_types": ["c5.large", "c5.xlarge"], "max_instance_vcpu": 4,
+         "max_instance_memory_gib": 8.0},
         {**POOL_DEFAULTS, "name": "orders", "kind": "db", "team": "dba", "region": "eu-west-1",
          "instance_type": "db.m5.large", "count": 2},
     ],
@@ -138,7 +143,8 @@ SHOP_ALLOCATION = {
     ],
     "required_tags": ["quotaform:pool", "quotaform:team"],
     "allowed_regions": ["eu-west-1"],
-    **ALLOCATION_DEFAULTS,
+    "allowed_tag_values": {"env": ["prod", "staging"]},
+    "max_monthly_cost_delta_usd": 250.0,
 }
 
 
