@@ -219,6 +219,7 @@ def _terraform_steps(
     with steps.step("terraform init and plan the example app"):
         workspace.init()
         plan = workspace.show_json(workspace.plan("base.tfplan"))
+        (root / "base-plan.json").write_bytes(orjson.dumps(plan))
     with steps.step("Gate the plan, then terraform apply it"):
         passing = check_plan(plan, base_config, catalog, source="base.tfplan")
         if passing.allowed:
@@ -229,6 +230,7 @@ def _terraform_steps(
         shutil.copyfile(scaled.tf_json, workdir / scaled.tf_json.name)
         write_local_aws_override(workdir, aws.endpoint_url, aws.region)
         scaled_plan = workspace.show_json(workspace.plan("scale-out.tfplan"))
+        (root / "scale-out-plan.json").write_bytes(orjson.dumps(scaled_plan))
         denied = check_plan(scaled_plan, scaled_config, catalog, source="scale-out.tfplan")
     return passing, denied
 

@@ -78,6 +78,12 @@ def test_demo_with_terraform(terraform_bin: str, provider_mirror: Path, tmp_path
         "aws_autoscaling_group.api", "aws_instance.batch[0]", "aws_instance.batch[1]",
         "aws_instance.etl[0]", "aws_instance.reporting[0]", "aws_launch_template.api",
     ]
+    # The plans are kept as JSON, ready for quotaform check.
+    scaled_plan = orjson.loads((work / "scale-out-plan.json").read_bytes())
+    changed = [c["address"] for c in scaled_plan["resource_changes"]
+               if c["change"]["actions"] != ["no-op"]]
+    assert changed == ["aws_autoscaling_group.api"]
+    assert (work / "base-plan.json").is_file()
     # The demo reads the app, it never changes it.
     assert 'instance_type="m5.2xlarge"' in (ROOT / "examples" / "app.py").read_text()
 
