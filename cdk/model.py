@@ -136,10 +136,15 @@ class AccessGrant(_Strict):
 
 
 class Waiver(_Strict):
-    """A time-limited exception to one rule for one pool or resource address."""
+    """A time-limited exception to one rule for one pool, team or resource address."""
 
     rule: str = Field(description="Rule id, such as 'pool-vcpu-quota' or 'main.deny'.")
     pool: Name | None = Field(default=None, description="Pool whose findings are waived.")
+    team: Name | None = Field(
+        default=None,
+        description="Team whose team-scope findings (team-vcpu-quota and the other team "
+        "quotas) are waived.",
+    )
     address: str | None = Field(
         default=None,
         description="Resource address whose findings are waived. It also covers the instances "
@@ -153,8 +158,9 @@ class Waiver(_Strict):
 
     @model_validator(mode="after")
     def _check_scope(self) -> Waiver:
-        if (self.pool is None) == (self.address is None):
-            raise ValueError("a waiver names exactly one of 'pool' or 'address'")
+        scopes = [self.pool, self.team, self.address]
+        if sum(scope is not None for scope in scopes) != 1:
+            raise ValueError("a waiver names exactly one of 'pool', 'team' or 'address'")
         return self
 
 
@@ -345,6 +351,8 @@ class ResourceConfig(_Strict):
             for name in grant.pools:
                 if name not in pools:
                     raise ValueError(f"allocation.access[{i}].pools: unknown pool '{name}'")
+        for i, waiver in enumerate(alloc.waivers):
+            _check_waiver_scope(f"allocation.waivers[{i}]", waiver, set(pools), teams)
 
         catalog = (info.context or {}).get("catalog")
         if catalog is not None:
@@ -354,6 +362,20 @@ class ResourceConfig(_Strict):
 
     def pool(self, name: str) -> Pool | None:
         return next((p for p in self.allocation.pools if p.name == name), None)
+
+
+def _check_waiver_scope(where: str, waiver: Waiver, pools: set[str], teams: set[str]) -> None:
+    # A misspelt name would match no finding and leave the denial in place.
+    if waiver.pool is not None and waiver.pool not in pools:
+        raise ValueError(
+            f"{where}.pool: unknown pool '{waiver.pool}'; name a pool declared in "
+            f"allocation.pools (declared: {', '.join(sorted(pools)) or 'none'})"
+        )
+    if waiver.team is not None and waiver.team not in teams:
+        raise ValueError(
+            f"{where}.team: unknown team '{waiver.team}'; name a team declared in "
+            f"allocation.teams (declared: {', '.join(sorted(teams)) or 'none'})"
+        )
 
 
 def _reject_duplicates(where: str, names: list[str]) -> None:
@@ -443,6 +465,10 @@ def load_config(path: Path, catalog: object | None = None) -> ResourceConfig:
                          "'quotaform synth' writes") from exc
     if not isinstance(document, dict):
         raise InputError(f"{path}: expected a JSON object with 'allocation', 'capacity', ...")
+    if "version" not in document:
+        # Every quotaform.json that synth writes has one, so its absence means another file.
+        raise InputError(f"{path}: missing version; is this a quotaform.json written by "
+                         "quotaform synth?")
     try:
         return validate_config(document, catalog)
     except ValidationError as exc:

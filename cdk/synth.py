@@ -88,13 +88,17 @@ def synth_app(app_path: Path | str, out_dir: Path | str) -> list[SynthResult]:
     """
     app = Path(app_path)
     out = Path(out_dir)
+    if app.is_dir():
+        raise InputError(
+            f"{app}: is a directory; pass the CDKTF app file in it, such as {app / 'app.py'}"
+        )
     if not app.is_file():
         raise InputError(
             f"{app}: file not found; pass the path of a CDKTF app such as examples/app.py"
         )
     if app.suffix != ".py":
         raise InputError(f"{app}: not a Python file; pass a CDKTF app written in Python (.py)")
-    out.mkdir(parents=True, exist_ok=True)
+    _make_output_dir(out)
 
     result_file = out / ".quotaform-synth-result.json"
     result_file.unlink(missing_ok=True)
@@ -115,6 +119,17 @@ def synth_app(app_path: Path | str, out_dir: Path | str) -> list[SynthResult]:
     ]
     log.info("synth finished stacks=%d seconds=%.1f", len(stacks), time.monotonic() - started)
     return stacks
+
+
+def _make_output_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--output {out}: is a file, not a folder; pass a folder for the "
+                         "synthesized stacks, such as cdktf.out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--output {out}: the folder cannot be created ({exc.strerror}); "
+                         "pass a folder in a writable place, such as cdktf.out") from exc
 
 
 def _run_child(app: Path, out: Path, result_file: Path) -> None:
@@ -157,7 +172,15 @@ def _run(command: list[str], env: dict[str, str], app: Path) -> subprocess.Compl
 
 
 def _locate(exc: BaseException, app: Path) -> str:
-    """Return ``file:line`` and source of the deepest traceback frame in the app's folder."""
+    """Return ``file:line`` and source of the deepest traceback frame in the app's folder.
+
+    A SyntaxError names its own place, because the traceback ends in the runpy frame
+    that compiled the file.
+    """
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        where = f"{_display(Path(exc.filename))}:{exc.lineno}"
+        text = (exc.text or "").strip()
+        return f"{where}: {text}" if text else where
     frames = traceback.extract_tb(exc.__traceback__)
     if not frames:
         return str(app)

@@ -107,6 +107,10 @@ def bundle_files(policies: list[tuple[str, str]] | None = None,
 def write_bundle(path: Path, policies: list[tuple[str, str]] | None = None,
                  data: dict[str, Any] | None = None) -> list[str]:
     """Write the bundle to ``path`` atomically and return the paths it contains."""
+    if not path.name.endswith((".tar.gz", ".tgz")):
+        # OPA and tar pick the format by name; a .zip name would hide a gzipped tar file.
+        raise InputError(f"-o {path}: a bundle is a gzipped tar file, so its name must end "
+                         "in .tar.gz or .tgz, such as bundle.tar.gz")
     files = bundle_files(policies, data)
     archive = io.BytesIO()
     with gzip.GzipFile(fileobj=archive, mode="wb", mtime=_FIXED_MTIME) as compressed, \

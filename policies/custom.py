@@ -199,9 +199,13 @@ class UserPolicies:
             load_rego(self._engine, path)
         self._rules = self._find_rules(set(namespaces), all_namespaces)
         if not self._rules:
-            logger.warning("no deny, warn or violation rules in namespace(s) %s under %s; "
-                           "pass --namespace PACKAGE or --all-namespaces",
-                           ", ".join(namespaces), ", ".join(map(str, self.directories)))
+            # Fail closed: a policy directory that checks nothing must not pass a plan.
+            scope = "any package" if all_namespaces else f"package(s) {', '.join(namespaces)}"
+            raise InputError(
+                f"--policy-dir {', '.join(map(str, self.directories))}: no deny, warn or "
+                f"violation rules in {scope}; pass --namespace PACKAGE for the package your "
+                "policies declare, or --all-namespaces"
+            )
 
     def _find_rules(self, namespaces: set[str], all_namespaces: bool) -> list[UserRule]:
         rules: dict[str, UserRule] = {}

@@ -3,10 +3,10 @@
 Each finding goes through these steps, in order:
 
 1. A rule disabled in ``allocation.policies`` reports nothing.
-2. An unexpired waiver that names the rule and the finding's pool or address turns
-   it into a warning, at every enforcement level. Waivers live in the reviewed
-   declarations with an owner, a reason and an expiry date, so they are the one
-   exception a hard-mandatory rule accepts.
+2. An unexpired waiver that names the rule and the finding's pool, address or (for
+   the team quota rules) team turns it into a warning, at every enforcement level.
+   Waivers live in the reviewed declarations with an owner, a reason and an expiry
+   date, so they are the one exception a hard-mandatory rule accepts.
 3. ``advisory`` rules warn.
 4. A ``soft-mandatory`` denial named by ``--override RULE=REASON`` becomes a warning
    that records the requestor and the reason. Overrides need a known requestor.
@@ -14,7 +14,9 @@ Each finding goes through these steps, in order:
    those in ``DEFAULT_ENFORCEMENT`` and the warn rules of user policies.
 
 An expired waiver no longer applies; each one adds a warning under the id
-``expired-waiver`` that names it and its expiry date.
+``expired-waiver`` that names it and its expiry date. An unexpired waiver that
+matched no finding of the check is logged as a warning, so a stale or misspelt
+waiver shows up.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ DEFAULT_ENFORCEMENT: dict[str, EnforcementLevel] = {
     "unpriced-cost": "advisory",
 }
 EXPIRED_WAIVER = "expired-waiver"
+# Rules whose findings concern a whole team: their pool and address are null.
+TEAM_RULES = frozenset({
+    "team-instance-quota", "team-vcpu-quota", "team-memory-quota", "team-monthly-cost-quota",
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,7 @@ class Enforcer:
                  today: dt.date | None = None):
         self._defaults = dict(defaults)
         self._waivers = config.allocation.waivers
+        self._matched: set[int] = set()
         self._today = today or dt.date.today()
         self._settings = self._read_settings(config.allocation.policies)
         self._check_waiver_rules()
@@ -107,6 +114,7 @@ class Enforcer:
                 warnings.append(violation)
             else:
                 denials.append(violation)
+        self._log_unmatched_waivers()
         return sorted(denials, key=_order), sorted(warnings, key=_order)
 
     def applied_overrides(self) -> list[AppliedOverride]:
@@ -163,9 +171,12 @@ class Enforcer:
         return self._requestor.name if self._requestor is not None else ""
 
     def _waive(self, violation: Violation) -> bool:
-        waiver = next((w for w in self._waivers if self._applies(w, violation)), None)
-        if waiver is None:
+        index = next((i for i, w in enumerate(self._waivers) if self._applies(w, violation)),
+                     None)
+        if index is None:
             return False
+        waiver = self._waivers[index]
+        self._matched.add(index)
         violation.waiver = WaiverRecord(owner=waiver.owner, reason=waiver.reason,
                                         ticket=waiver.ticket, expires=waiver.expires)
         ticket = f", ticket {waiver.ticket}" if waiver.ticket else ""
@@ -187,6 +198,13 @@ class Enforcer:
         self._applied[violation.rule] += 1
         return True
 
+    def _log_unmatched_waivers(self) -> None:
+        for index, waiver in enumerate(self._waivers):
+            if index in self._matched or waiver.expires < self._today:
+                continue
+            logger.warning("%s matched no finding in this check; remove it if it is no longer "
+                           "needed, or fix its rule and scope", _describe(waiver))
+
     def _expired_waivers(self) -> list[Violation]:
         expired: list[Violation] = []
         for waiver in self._waivers:
@@ -205,7 +223,12 @@ class Enforcer:
 
 
 def _describe(waiver: Waiver) -> str:
-    scope = f"pool '{waiver.pool}'" if waiver.pool is not None else waiver.address
+    if waiver.pool is not None:
+        scope = f"pool '{waiver.pool}'"
+    elif waiver.team is not None:
+        scope = f"team '{waiver.team}'"
+    else:
+        scope = waiver.address
     ticket = f" {waiver.ticket}" if waiver.ticket else ""
     return f"waiver{ticket} of rule {waiver.rule} for {scope} (owner {waiver.owner})"
 
@@ -213,6 +236,11 @@ def _describe(waiver: Waiver) -> str:
 def _in_scope(waiver: Waiver, violation: Violation) -> bool:
     if waiver.pool is not None:
         return waiver.pool == violation.pool
+    if waiver.team is not None:
+        # NOTE: a finding has no team field, so a team rule's finding is recognized by the
+        # message its Rego writes, which starts with "team 'NAME' ".
+        return (violation.rule in TEAM_RULES and violation.pool is None
+                and violation.message.startswith(f"team '{waiver.team}' "))
     address, scope = violation.address, waiver.address or ""
     if address is None:
         return False

@@ -46,6 +46,18 @@ class RuleInfo:
     package: str
 
 
+# The policy input as a decoded document or as JSON text. The check passes text, which
+# pydantic writes straight from the models without an intermediate document.
+PolicyInputJson = dict[str, Any] | str
+
+
+def input_json(policy_input: PolicyInputJson) -> str:
+    """Return the policy input as JSON text."""
+    if isinstance(policy_input, str):
+        return policy_input
+    return orjson.dumps(policy_input).decode()
+
+
 class Engine(Protocol):
     """Evaluates the deny sets of every rule for one input and one data document."""
 
@@ -53,8 +65,11 @@ class Engine(Protocol):
         """Return the loaded rules by rule id."""
         ...
 
-    def evaluate(self, policy_input: dict[str, Any], data: dict[str, Any]) -> list[dict[str, Any]]:
-        """Return every violation of every rule; raise ``ExecutionError`` on any failure."""
+    def evaluate(self, policy_input: PolicyInputJson, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """Return every violation of every rule; raise ``ExecutionError`` on any failure.
+
+        ``policy_input`` is the input document, or its JSON text.
+        """
         ...
 
 
@@ -121,12 +136,12 @@ class RegorusEngine:
     def rules(self) -> dict[str, RuleInfo]:
         return dict(self._rules)
 
-    def evaluate(self, policy_input: dict[str, Any], data: dict[str, Any]) -> list[dict[str, Any]]:
+    def evaluate(self, policy_input: PolicyInputJson, data: dict[str, Any]) -> list[dict[str, Any]]:
         started = time.perf_counter()
         engine = self._base.clone()
         try:
             engine.add_data_json(orjson.dumps({"quotaform": data}).decode())
-            engine.set_input_json(orjson.dumps(policy_input).decode())
+            engine.set_input_json(input_json(policy_input))
         except (RuntimeError, TypeError) as exc:
             raise ExecutionError(f"the policy engine rejected its input: "
                                  f"{engine_message(exc)}") from exc

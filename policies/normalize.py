@@ -37,6 +37,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import TypeAdapter
+
+from cdk.errors import InputError
 from cdk.model import POOL_TAG, TEAM_TAG, Pool, ResourceConfig
 from policies.documents import (
     METRICS,
@@ -70,6 +73,15 @@ COUNTED_TYPES = (*SINGLE_INSTANCE_TYPES, GROUP_TYPE, NODE_GROUP_TYPE)
 EKS_DEFAULT_TYPE = "t3.medium"
 _KIND_TYPES = {"asg": GROUP_TYPE, "instances": "aws_instance", "db": "aws_db_instance"}
 _ALL_METRICS: tuple[Metric, ...] = METRICS
+# Types whose sizing reads their values; every other type counts nothing on either side.
+_SIZED_TYPES = frozenset((*COUNTED_TYPES, *TEMPLATE_TYPES))
+# The action lists that 'terraform show -json' writes (format 1.x); a replace is a pair.
+_KNOWN_ACTIONS = frozenset({
+    ("no-op",), ("create",), ("read",), ("update",), ("delete",), ("forget",),
+    ("delete", "create"), ("create", "delete"),
+})
+# The facts of all resources are validated in one call, which costs less than a call each.
+_RESOURCE_LIST = TypeAdapter(list[ResourceFacts])
 
 
 @dataclass(slots=True)
@@ -99,6 +111,7 @@ class _PlanContext:
         self.templates = TemplateIndex(plan, self.configuration, prior_state_resources(plan))
         self.config = config
         self.catalog = catalog
+        self.pools = {pool.name: pool for pool in config.allocation.pools}
 
 
 def normalize_plan(plan: dict[str, Any], config: ResourceConfig, catalog: Catalog,
@@ -112,13 +125,14 @@ def normalize_plan(plan: dict[str, Any], config: ResourceConfig, catalog: Catalo
     check_plan_document(plan, source)
     context = _PlanContext(plan, config, catalog)
 
-    resources: list[ResourceFacts] = []
+    fields: list[dict[str, Any]] = []
     unsized: list[UnsizedResource] = []
     for change in _changes(plan):
         facts, problem = _resource_facts(change, context)
-        resources.append(facts)
+        fields.append(facts)
         if problem is not None:
             unsized.append(problem)
+    resources = _RESOURCE_LIST.validate_python(fields)
 
     external: dict[str, ExternalPool] = {}
     if usage is not None:
@@ -172,9 +186,17 @@ def prior_state_only(plan: dict[str, Any], listed: set[str]) -> dict[str, dict[s
 
 
 def _resource_facts(change: dict[str, Any],
-                    context: _PlanContext) -> tuple[ResourceFacts, UnsizedResource | None]:
+                    context: _PlanContext) -> tuple[dict[str, Any], UnsizedResource | None]:
+    """Return the fields of a resource's ``ResourceFacts``, and what keeps it from being counted."""
     body = change.get("change") or {}
     actions = [str(action) for action in body.get("actions") or []]
+    if actions and tuple(actions) not in _KNOWN_ACTIONS:
+        raise InputError(
+            f"{change.get('address')}: unknown change actions {actions}; terraform writes "
+            "no-op, create, read, update, delete, forget, or the replace pairs "
+            "delete+create and create+delete, so check that the plan is unmodified "
+            "'terraform show -json PLANFILE' output"
+        )
     before = body.get("before") or {}
     after = body.get("after") or {}
     kind = str(change.get("type"))
@@ -184,10 +206,9 @@ def _resource_facts(change: dict[str, Any],
     sizing = _sizing(change, kind, actions, context)
     owner = {**(sizing.template_tags or {}), **tags}
     pool = owner.get(POOL_TAG) or None
-    declared = context.config.pool(pool) if pool else None
-    region = context.configuration.region(
-        context.configuration.resource(parse_address(address.split(" (deposed", 1)[0]))
-    ) or (declared.region if declared else None)
+    declared = context.pools.get(pool) if pool else None
+    region = context.configuration.region_of(address.split(" (deposed", 1)[0]) or (
+        declared.region if declared else None)
 
     catalog = context.catalog
     counted_before = _count(catalog, sizing.before, region)
@@ -195,9 +216,7 @@ def _resource_facts(change: dict[str, Any],
     instance_type = sizing.after.instance_type or sizing.before.instance_type
     size = size_of(catalog, instance_type, region)
     size_before = size_of(catalog, sizing.before.instance_type, region)
-    # One validation of a dict with nested dicts is the cheapest way to build the
-    # model, which matters at 10,000 resources.
-    facts = ResourceFacts.model_validate(dict(
+    facts = dict(
         address=address,
         type=kind,
         actions=actions,
@@ -216,9 +235,9 @@ def _resource_facts(change: dict[str, Any],
         overrides=counted_after[1],
         tags=tags,
         region=region,
-    ))
+    )
     grows = "create" in actions or not sizing.before.same_size(sizing.after)
-    return facts, _unsized(facts, counted_after[0], grows)
+    return facts, _unsized(address, kind, pool, instance_type, counted_after[0], grows)
 
 
 def _count(catalog: Catalog, side: _Side,
@@ -240,13 +259,14 @@ def _count(catalog: Catalog, side: _Side,
     return counted, overrides
 
 
-def _unsized(facts: ResourceFacts, counted: Counted, grows: bool) -> UnsizedResource | None:
+def _unsized(address: str, kind: str, pool: str | None, instance_type: str | None,
+             counted: Counted, grows: bool) -> UnsizedResource | None:
     """Describe a pool resource whose usage after the change cannot be fully counted."""
-    if facts.pool is None or not counted.uncounted:
+    if pool is None or not counted.uncounted:
         return None
-    return UnsizedResource(address=facts.address, type=facts.type, pool=facts.pool,
-                           instance_type=facts.instance_type, reason=counted.reason or "",
-                           fix=counted.fix or "", metrics=counted.uncounted, changed=grows)
+    return UnsizedResource(address=address, type=kind, pool=pool, instance_type=instance_type,
+                           reason=counted.reason or "", fix=counted.fix or "",
+                           metrics=counted.uncounted, changed=grows)
 
 
 def _exists_before(actions: list[str]) -> bool:
@@ -261,9 +281,11 @@ def _exists_after(actions: list[str]) -> bool:
 
 def _sizing(change: dict[str, Any], kind: str, actions: list[str],
             context: _PlanContext) -> _Sizing:
+    sizing = _Sizing()
+    if kind not in _SIZED_TYPES:
+        return sizing
     body = change.get("change") or {}
     sides = {"before": _exists_before(actions), "after": _exists_after(actions)}
-    sizing = _Sizing()
     template: Template | None = None
     if kind in (GROUP_TYPE, NODE_GROUP_TYPE) or (kind == "aws_instance"
                                                   and _has_template_block(body)):
@@ -395,7 +417,11 @@ def tags_of(values: dict[str, Any]) -> dict[str, str]:
     for name in ("tags_all", "tags", "tag"):
         value = values.get(name)
         if isinstance(value, dict):
-            merged.update({str(k): str(v) for k, v in value.items() if v is not None})
+            # A loop rather than str() on every key and value: most are strings already.
+            for key, text in value.items():
+                if text is not None:
+                    merged[key if type(key) is str else str(key)] = (
+                        text if type(text) is str else str(text))
         elif isinstance(value, list):
             # ASG tag blocks, and the list-of-maps "tags" of AWS provider 2.x and 3.x.
             for block in value:
@@ -421,7 +447,9 @@ def normalize_config(config: ResourceConfig, catalog: Catalog,
     for pool in config.allocation.pools:
         facts, counted = _declared_facts(pool, catalog)
         resources.append(facts)
-        if (problem := _unsized(facts, counted, True)) is not None:
+        problem = _unsized(facts.address, facts.type, facts.pool, facts.instance_type, counted,
+                           True)
+        if problem is not None:
             unsized.append(problem)
 
     external: dict[str, ExternalPool] = {}

@@ -40,6 +40,7 @@ from cdk.errors import ExecutionError, InputError
 from policies.bundle import STATUS_ROOT, policies_digest
 from policies.engine import (
     DEFAULT_OPA_TIMEOUT_SECONDS,
+    PolicyInputJson,
     RuleInfo,
     checked_deny,
     index_rules,
@@ -81,11 +82,14 @@ class OpaEngine:
     def rules(self) -> dict[str, RuleInfo]:
         return dict(self._rules)
 
-    def evaluate(self, policy_input: dict[str, Any], data: dict[str, Any]) -> list[dict[str, Any]]:
+    def evaluate(self, policy_input: PolicyInputJson, data: dict[str, Any]) -> list[dict[str, Any]]:
         started = time.perf_counter()
         self._verify_policies()
         self._verify_data(data)
 
+        if isinstance(policy_input, str):
+            # The HTTP client encodes the request body from a document.
+            policy_input = orjson.loads(policy_input)
         result = self._post(RULES_PATH, policy_input)
         if not isinstance(result, dict):
             raise ExecutionError(

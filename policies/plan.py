@@ -27,6 +27,11 @@ _HCL_START = re.compile(r'^\s*(resource|provider|module|terraform|variable|data|
 _KEY = r'\[(?:\d+|"(?:[^"\\]|\\.)*")\]'
 _MODULE_STEP = re.compile(rf"module\.([A-Za-z0-9_-]+)({_KEY})?\.")
 _RESOURCE = re.compile(rf"((?:data\.)?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)({_KEY})?$")
+# A whole address of the usual form, whose keys can be cut out with one substitution.
+_WELL_FORMED = re.compile(
+    rf"(?:module\.[A-Za-z0-9_-]+(?:{_KEY})?\.)*(?:data\.)?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:{_KEY})?"
+)
+_KEYS = re.compile(_KEY)
 
 
 def load_plan(path: Path) -> dict[str, Any]:
@@ -112,6 +117,12 @@ def check_plan_document(plan: object, source: str) -> None:
             "file), not a plan; run 'terraform show -json PLANFILE' on a saved plan instead"
         )
     _check_format_version(plan.get("format_version"), source)
+    if plan.get("errored") is True:
+        # Terraform 1.6+ writes an errored plan with -out; its changes are incomplete.
+        raise InputError(
+            f"{source}: terraform could not finish this plan (errored: true); "
+            "fix the terraform errors and plan again"
+        )
     changes = plan.get("resource_changes", [])
     if not isinstance(changes, list):
         raise InputError(f"{source}: 'resource_changes' must be a list, found "
@@ -205,6 +216,17 @@ def parse_address(address: str) -> Address:
     return Address(tuple(modules), tail.group(1), tail.group(2))
 
 
+def config_address(address: str) -> str:
+    """Return an instance address without its keys, as the configuration section names it.
+
+    Equal to ``parse_address(address).config_address``, in one regular expression
+    substitution for the usual form, because a large plan looks up every address.
+    """
+    if _WELL_FORMED.fullmatch(address):
+        return _KEYS.sub("", address)
+    return parse_address(address).config_address
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigResource:
     """One resource block of the plan's ``configuration`` section."""
@@ -222,6 +244,7 @@ class Configuration:
         self._providers: dict[str, Any] = section.get("provider_config") or {}
         self._variables: dict[str, Any] = plan.get("variables") or {}
         self.resources: dict[str, ConfigResource] = {}
+        self._regions: dict[str, str | None] = {}
         self._index_module(section.get("root_module") or {}, "")
 
     def _index_module(self, module: dict[str, Any], prefix: str) -> None:
@@ -236,6 +259,16 @@ class Configuration:
 
     def resource(self, address: Address) -> ConfigResource | None:
         return self.resources.get(address.config_address)
+
+    def region_of(self, address: str) -> str | None:
+        """Return the constant region of the provider that the resource at ``address`` uses.
+
+        Cached by configuration address, which the instances of one block share.
+        """
+        key = config_address(address)
+        if key not in self._regions:
+            self._regions[key] = self.region(self.resources.get(key))
+        return self._regions[key]
 
     def region(self, resource: ConfigResource | None) -> str | None:
         """Return the region of the provider configuration a resource uses, when constant."""

@@ -42,7 +42,14 @@ from typing import Any, NoReturn
 import orjson
 
 from cdk.errors import ExecutionError
-from policies.engine import RuleInfo, checked_deny, index_rules, policy_files
+from policies.engine import (
+    PolicyInputJson,
+    RuleInfo,
+    checked_deny,
+    index_rules,
+    input_json,
+    policy_files,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -328,12 +335,12 @@ class RegopyEngine:
                 ) from error
         return interpreter
 
-    def evaluate(self, policy_input: dict[str, Any], data: dict[str, Any]) -> list[dict[str, Any]]:
+    def evaluate(self, policy_input: PolicyInputJson, data: dict[str, Any]) -> list[dict[str, Any]]:
         started = time.perf_counter()
         interpreter = self._interpreter()
         try:
             interpreter.add_data_json(orjson.dumps({"quotaform": data}).decode())
-            interpreter.set_input_term(orjson.dumps(policy_input).decode())
+            interpreter.set_input_term(input_json(policy_input))
         except (self._regopy.RegoError, TypeError) as exc:
             raise ExecutionError(
                 f"the policy engine rejected its input: {_message([], exc)}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +99,26 @@ def validate_regions(regions: Iterable[str]) -> list[str]:
                 "us-east-1 or eu-west-2"
             )
     return result
+
+
+def validate_endpoint_url(url: str | None) -> str | None:
+    """Return ``url`` unchanged when it has the form http(s)://HOST[:PORT][/PATH].
+
+    Raises InputError naming the value otherwise, before any client is built.
+    """
+    if url is None:
+        return None
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        port_ok = parsed.port is None or 0 < parsed.port
+    except ValueError:
+        port_ok = False
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or not port_ok:
+        raise InputError(
+            f"--endpoint-url {url!r} is not an http(s) URL; expected http://HOST[:PORT] or "
+            "https://HOST[:PORT], such as http://127.0.0.1:5000 for a local moto server"
+        )
+    return url
 
 
 class AwsAccess:

@@ -171,7 +171,8 @@ _LITERAL_KIND = {"instance_type": cst.SimpleString}
 def patch_app(source: str, settings: Settings, filename: str) -> PatchResult:
     """Return ``source`` with each pool's settings changed, such as ``{"api": {"count": 3}}``.
 
-    Raises InputError when the source is not valid Python. A pool whose call
+    A setting whose literal already has the new value is neither an edit nor a
+    skip. Raises InputError when the source is not valid Python. A pool whose call
     is not found exactly once, or whose value cannot be changed safely, is
     listed in ``skipped`` with the reason.
     """
@@ -200,6 +201,8 @@ def patch_app(source: str, settings: Settings, filename: str) -> PatchResult:
         call, line = calls[0]
         for name, new in settings[pool].items():
             edit, reason = _edit_argument(call, line, pool, name, new, resolver, filename)
+            if edit is None and reason is None:
+                continue  # the source already sets this value
             if edit is None:
                 skipped.append(Skipped(pool, name, reason or "not changed"))
                 continue
@@ -232,6 +235,8 @@ def _edit_argument(
         old = int(node.value, 0)
     if old is None:
         return None, f"{filename}:{line}: {name}= is not a plain literal"
+    if old == new:
+        return None, None
     return (node, Edit(pool, old, new, resolver.line(node), name, filename)), None
 
 
@@ -333,12 +338,13 @@ def format_summary(changes: list[Edit], teams: Mapping[str, str | None] | None =
 def write_atomically(path: Path, text: str) -> Path:
     """Replace ``path`` with ``text`` through a temporary file; return the backup's path.
 
-    The original stays recoverable as ``<path>.orig``.
+    The original is copied to ``<path>.orig`` first. An existing backup is never
+    replaced: the copy goes to the first free name of ``<path>.orig.1``,
+    ``<path>.orig.2``, ..., so ``<path>.orig`` keeps the oldest original.
     """
-    backup = path.with_name(path.name + ".orig")
     try:
         original = path.read_bytes()
-        backup.write_bytes(original)
+        backup = _write_backup(path, original)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
@@ -347,3 +353,18 @@ def write_atomically(path: Path, text: str) -> Path:
     except OSError as exc:
         raise ExecutionError(f"{path}: could not write the patched source ({exc})") from exc
     return backup
+
+
+def _write_backup(path: Path, original: bytes) -> Path:
+    for number in range(1000):
+        suffix = ".orig" if number == 0 else f".orig.{number}"
+        backup = path.with_name(path.name + suffix)
+        try:
+            # Mode "x" fails on an existing file, so no backup is ever overwritten.
+            with backup.open("xb") as stream:
+                stream.write(original)
+        except FileExistsError:
+            continue
+        return backup
+    raise ExecutionError(f"{path}: {path.name}.orig to {path.name}.orig.999 all exist; "
+                         "remove the old backups and run again")

@@ -255,7 +255,8 @@ def patch_terraform(
             made = sum(len(s.edits) for s in sources)
             reasons = [_apply(r, attribute, new, pool, sources, everything, names)
                        for r in allowed]
-            skipped.extend(Skipped(pool, attribute, r) for r in reasons if r)
+            skipped.extend(Skipped(pool, attribute, r) for r in reasons
+                           if r and r is not _ALREADY_SET)
             if sum(len(s.edits) for s in sources) == made and not any(reasons):
                 skipped.append(Skipped(pool, attribute, _not_found(pool, attribute, members)))
     results = []
@@ -283,6 +284,10 @@ def _not_found(pool: str, attribute: str, members: Sequence[_Resource]) -> str:
     return f"pool '{pool}' ({names}) has no resource that sets {attribute}"
 
 
+# Returned by _apply when the source already sets the new value: neither an edit nor a skip.
+_ALREADY_SET = "already set"
+
+
 def _apply(
     resource: _Resource, attribute: str, new: Value, pool: str, sources: Sequence[_Source],
     everything: str, names: Mapping[Path, str],
@@ -302,6 +307,8 @@ def _apply(
     old = _literal_value(target.text)
     if old is None:
         return f"{where}: {attribute} is not a plain literal"
+    if old == new:
+        return _ALREADY_SET
     source.spans.append((target.start, target.end, _hcl_literal(new)))
     source.edits.append(Edit(pool, old, new, target.line, attribute, names[source.path]))
     return None
@@ -370,6 +377,8 @@ def _apply_json(
     if isinstance(value, bool) or not isinstance(value, (str, int)) or (
             isinstance(value, str) and "${" in value):
         return f"{where}: {attribute} is not a plain literal"
+    if value == new:
+        return _ALREADY_SET
     holder[key] = new
     source.dirty = True
     source.edits.append(Edit(pool, value, new, 0, attribute, names[source.path]))

@@ -80,6 +80,10 @@ def _configure(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("botocore", "boto3", "urllib3", "werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    if not verbose:
+        # Its "Retrying (Retry(...))" warnings come before the one error message of a failed
+        # request, such as to an OPA server that is down; -v shows them.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     if debug:
         os.environ["QUOTAFORM_DEBUG"] = "1"
 

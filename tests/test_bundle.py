@@ -188,7 +188,7 @@ def test_cli_bundle_writes_file(tmp_path: Path) -> None:
 
 def test_cli_bundle_invalid_data_exits_2(tmp_path: Path) -> None:
     data = tmp_path / "quotaform.json"
-    data.write_text('{"allocation": {"pools": [{"name": "api"}]}}')
+    data.write_text('{"version": 1, "allocation": {"pools": [{"name": "api"}]}}')
     path = tmp_path / "bundle.tar.gz"
     result = subprocess.run([str(QUOTAFORM), "policy", "bundle", "-o", str(path), "--data",
                              str(data)], capture_output=True, text=True, timeout=60, check=False)

@@ -330,7 +330,7 @@ def test_cli_truncated_plan_exits_2(tmp_path: Path) -> None:
 
 def test_cli_invalid_data_exits_2(tmp_path: Path) -> None:
     data = tmp_path / "quotaform.json"
-    data.write_text('{"allocation": {"pools": [{"name": "api"}]}}')
+    data.write_text('{"version": 1, "allocation": {"pools": [{"name": "api"}]}}')
     result = _run(CHECK / "plan_api_scale_out.json", "--data", data)
     assert result.returncode == 2
     assert f"{data}: invalid declaration" in result.stderr

@@ -137,7 +137,7 @@ SHOP_ALLOCATION = {
     "access": [{"team": "dba", "pools": ["front", "workers"], "principals": ["ci-bot"]}],
     "policies": [{"rule": "pool-vcpu-quota", "enforcement": "advisory", "enabled": True}],
     "waivers": [
-        {"rule": "allowed-instance-types", "pool": "workers", "address": None,
+        {"rule": "allowed-instance-types", "pool": "workers", "team": None, "address": None,
          "owner": "web@example.com", "reason": "load test", "ticket": "",
          "expires": "2030-01-31"},
     ],

@@ -211,8 +211,8 @@ def test_waiver_of_unknown_rule_rejected(catalog: Catalog) -> None:
 @pytest.mark.parametrize(("fields", "expected"), [
     ({"pool": "api", "owner": ""}, "owner"),
     ({"pool": "api", "address": "aws_instance.x"},
-     "a waiver names exactly one of 'pool' or 'address'"),
-    ({}, "a waiver names exactly one of 'pool' or 'address'"),
+     "a waiver names exactly one of 'pool', 'team' or 'address'"),
+    ({}, "a waiver names exactly one of 'pool', 'team' or 'address'"),
 ], ids=["empty-owner", "both-scopes", "no-scope"])
 def test_waiver_validation(catalog: Catalog, fields: dict[str, Any], expected: str) -> None:
     with pytest.raises(ValueError, match=expected):

@@ -433,7 +433,8 @@ def test_parse_metadata_skips_invalid_yaml() -> None:
     ("json", ["sarif:r.sarif"], [("json", None), ("sarif", "r.sarif")]),
     ("text", ["sarif:r.sarif", "junit:r.xml"],
      [("text", None), ("sarif", "r.sarif"), ("junit", "r.xml")]),
-    ("json", ["C:report.json"], [("text", None), ("json", "C:report.json")]),
+    ("json", ["./C:report.json"], [("text", None), ("json", "C:report.json")]),
+    ("json", ["out/a:b.json"], [("text", None), ("json", "out/a:b.json")]),
 ])
 def test_plan_reports_targets(output_format: str, outputs: list[str],
                               expected: list[tuple[str, str | None]]) -> None:

@@ -28,6 +28,7 @@ from provider_bridge import Catalog
 def _document() -> dict[str, Any]:
     """Return a small valid document: two teams, three pools, two quotas, one access grant."""
     return {
+        "version": 1,
         "allocation": {
             "teams": [
                 {"name": "payments", "contacts": ["payments@example.com"]},
@@ -283,7 +284,7 @@ def _set(path: tuple[Any, ...], value: Any) -> Callable[[dict[str, Any]], None]:
         (_set(("allocation", "pools", 0, "kind"), "vm"),
          "  allocation.pools.0.kind: Input should be 'asg', 'instances' or 'db'"),
         (_set(("allocation", "waivers", 0, "address"), "aws_instance.batch[0]"),
-         "  allocation.waivers.0: a waiver names exactly one of 'pool' or 'address'"),
+         "  allocation.waivers.0: a waiver names exactly one of 'pool', 'team' or 'address'"),
         (_set(("version",), 2), "  version: Input should be 1"),
     ],
     ids=["quota-pool", "quota-team", "access-team", "access-pool", "min-over-max",

@@ -5,6 +5,11 @@ that report to FILE instead, and standard output shows the text report, so a
 CI log still has the quota table. ``--output FORMAT:FILE`` writes another
 format; repeating it writes several reports from one evaluation, such as a
 Markdown comment and a SARIF file.
+
+A value is FORMAT:FILE when it has a ':' before any '/'. The text before that
+':' must then be a known format, so a typo such as ``saif:x.sarif`` is rejected
+instead of becoming a file of that name. A file name that contains ':' is given
+with a directory, such as ``./a:b.txt``. No output may be one of the input files.
 """
 
 from __future__ import annotations
@@ -45,9 +50,18 @@ def plan_reports(output_format: str, outputs: list[str]) -> list[ReportTarget]:
     files: list[ReportTarget] = []
     for value in outputs:
         prefix, separator, rest = value.partition(":")
-        if separator and prefix in FORMATS and rest:
+        if separator and "/" in prefix:
+            # The ':' follows a directory separator, so it is part of a file name.
+            separator, rest = "", ""
+        if separator and prefix not in FORMATS:
+            raise InputError(
+                f"--output {value}: unknown format '{prefix}'; use one of "
+                f"{', '.join(FORMATS)} as FORMAT:FILE, or write ./{value} for a file "
+                "whose name contains ':'"
+            )
+        if separator and rest:
             files.append(ReportTarget(prefix, Path(rest)))
-        elif separator and prefix in FORMATS:
+        elif separator:
             raise InputError(f"--output {value}: missing file name after '{prefix}:'; "
                              f"give {prefix}:FILE")
         elif not value.strip():
@@ -67,6 +81,19 @@ def plan_reports(output_format: str, outputs: list[str]) -> list[ReportTarget]:
     bare_file = any(target.format == output_format for target in files)
     stdout_format = "text" if bare_file else output_format
     return [ReportTarget(stdout_format, None), *files]
+
+
+def check_outputs_spare_inputs(targets: list[ReportTarget],
+                               inputs: Iterable[Path | None]) -> None:
+    """Raise ``InputError`` when a report file is one of the input files of the check."""
+    resolved = {path.resolve(): path for path in inputs if path is not None}
+    for target in targets:
+        if target.path is None:
+            continue
+        source = resolved.get(target.path.resolve())
+        if source is not None:
+            raise InputError(f"--output {target.path}: this is the input file {source}, which "
+                             "the report would overwrite; write the report to another file")
 
 
 def report_context(source: Path, config: Any, *, seconds: float = 0.0,

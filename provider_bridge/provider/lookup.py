@@ -8,6 +8,8 @@ from typing import Any
 from provider_bridge.provider.diagnostics import ProviderError
 
 _SUGGESTIONS = 3
+# Family names are short (m5, c6gn), so one changed letter of three already scores 0.67.
+_FAMILY_CUTOFF = 0.6
 
 
 def catalog() -> Any:
@@ -23,13 +25,39 @@ def instance_type(name: str, attribute: str | None = None) -> Any:
     spec = types.get(name)
     if spec is not None:
         return spec
-    close = difflib.get_close_matches(name, list(types.types), n=_SUGGESTIONS, cutoff=0.75)
-    hint = f"did you mean {' or '.join(close)}?" if close else "use a type such as m5.large."
+    close = close_type_names(name, list(types.types))
+    # No closing punctuation: Terraform ends a function's error with its own full stop.
+    hint = f"did you mean {_either(close)}" if close else "use a type such as m5.large"
     raise ProviderError(
         f"Unknown instance type {name!r}",
         f"{name!r} is not in quotaform's instance catalog; {hint}",
         attribute,
     )
+
+
+def _either(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def close_type_names(name: str, names: list[str]) -> list[str]:
+    """Return up to three catalog type names close to ``name``, the closest first.
+
+    Family and size are matched apart: a known family suggests its sizes close
+    to the given size, and an unknown family suggests close families in the given
+    size. Matching whole names would pair unrelated families that share letters,
+    such as nope.large and m8ine.large.
+    """
+    family, _, size = name.partition(".")
+    families: dict[str, list[str]] = {}
+    for known in names:
+        families.setdefault(known.partition(".")[0], []).append(known)
+    if family in families:
+        return difflib.get_close_matches(name, families[family], n=_SUGGESTIONS, cutoff=0.6)
+    close_families = difflib.get_close_matches(family, list(families), n=_SUGGESTIONS * 2,
+                                               cutoff=_FAMILY_CUTOFF)
+    same_size = [f"{other}.{size}" for other in close_families
+                 if f"{other}.{size}" in families[other]]
+    return same_size[:_SUGGESTIONS]
 
 
 def monthly_price(name: str, region: str, attribute: str | None = None) -> float:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from cdk.errors import InputError
 from cdk.model import Optimization, load_config
+from policies.plan import check_data_document
 from provider_bridge.backtest import BacktestResult, markdown_table, run_backtest
 from provider_bridge.catalog import load_catalog
 
@@ -71,6 +72,7 @@ def backtest(
     catalog = load_catalog()
     optimization, capacity = Optimization(), None
     if data is not None:
+        check_data_document(data)
         config = load_config(data, catalog)
         optimization, capacity = config.optimization, config.capacity
     update: dict[str, object] = {"unmeasured_memory": unmeasured_memory}

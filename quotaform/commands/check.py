@@ -8,12 +8,14 @@ the CLI entry point turns them into one message and exit code 2.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from pathlib import Path
 
 import typer
 
+from cdk.errors import InputError
 from cdk.model import load_config
 from policies import check_plan, load_plan
 from policies.custom import DEFAULT_NAMESPACES, UserPolicies
@@ -23,7 +25,12 @@ from policies.gate import CheckOptions
 from policies.identity import find_requestor
 from policies.plan import check_data_document
 from policies.usage import load_usage
-from policies.formats.output import emit_reports, plan_reports, report_context
+from policies.formats.output import (
+    check_outputs_spare_inputs,
+    emit_reports,
+    plan_reports,
+    report_context,
+)
 from quotaform.commands.catalog_option import catalog_from_option
 from quotaform import runtime
 
@@ -59,7 +66,7 @@ def check(
         "rule into warnings; the report records the requestor and the reason. Repeatable.",
     ),
     budget: float | None = typer.Option(
-        None, "--budget", metavar="USD", min=0.0, help="Most the plan may raise the on-demand "
+        None, "--budget", metavar="USD", help="Most the plan may raise the on-demand "
         "monthly cost, in USD; replaces allocation.max_monthly_cost_delta_usd.",
     ),
     policy_dirs: list[Path] = typer.Option(
@@ -92,7 +99,17 @@ def check(
     ),
 ) -> None:
     """Check a plan against the pools, quotas and rules of a quotaform.json."""
+    # Checked here rather than with min=0, whose error for nan wrongly reports a value below 0.
+    if budget is not None and not (math.isfinite(budget) and budget >= 0):
+        raise InputError(f"--budget {budget}: the budget must be a finite number of USD, "
+                         "0 or more, such as --budget 500")
+    _reject_directory(plan_path, "", "the plan JSON file that "
+                      "'terraform show -json PLANFILE' writes")
+    if usage_path is not None:
+        _reject_directory(usage_path, "--usage ", "the usage document that "
+                          "'quotaform usage' writes")
     targets = plan_reports(output_format, outputs)
+    check_outputs_spare_inputs(targets, [plan_path, data, usage_path])
     started = time.perf_counter()
     engine = create_engine(engine_name, opa_url=opa_url, opa_timeout=opa_timeout)
     options = CheckOptions(
@@ -121,3 +138,8 @@ def check(
         runtime.retain(plan)
     if not decision.allowed:
         raise typer.Exit(1)
+
+
+def _reject_directory(path: Path, option: str, expected: str) -> None:
+    if path.is_dir():
+        raise InputError(f"{option}{path}: is a directory, not a file; pass {expected}")

@@ -19,7 +19,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cdk.errors import InputError
 from cdk.model import ResourceConfig, load_config
 from provider_bridge.analysis import Utilization, analyze
-from provider_bridge.aws import AwsAccess, CredentialSource, credential_sources, validate_regions
+from provider_bridge.aws import (
+    AwsAccess,
+    CredentialSource,
+    credential_sources,
+    validate_endpoint_url,
+    validate_regions,
+)
 from provider_bridge.catalog import Catalog, load_catalog
 from provider_bridge.discovery import INVENTORY_SOURCES, InventoryInput, load_pools
 from provider_bridge.inventory import PoolInventory
@@ -111,6 +117,7 @@ def rightsize(
         raise InputError(f"--format {output_format!r} is invalid; use one of: {', '.join(FORMATS)}")
     if write and app is None:
         raise InputError("--write needs --app, the app source to patch")
+    validate_endpoint_url(endpoint_url)
     spec = inventory_input(state, plan, source, region or [])
     credentials = credential_sources(profile or [], role_arn or [])
     metrics = validate_metrics(metric or [])
@@ -246,6 +253,7 @@ def run_rightsize(
 ) -> None:
     """Compute the recommendations, print them and, with ``write``, patch the app."""
     catalog = load_catalog()
+    _reject_other_document(data)
     config = load_config(data, catalog)
     quiet = output_format == "json" or not sys.stdout.isatty()
     outcome = compute_rightsizing(state, config, catalog, app=app, endpoint_url=endpoint_url,
@@ -268,6 +276,15 @@ def run_rightsize(
         sys.stdout.write(markdown_report(report))
         return
     print_outcome(outcome, Console())
+
+
+def _reject_other_document(data: Path) -> None:
+    """Raise InputError when --data is a plan, state or other known document."""
+    try:
+        from policies.plan import check_data_document
+    except ImportError:
+        return  # without the policy package, load_config reports the invalid fields
+    check_data_document(data)
 
 
 def gather_utilization(

@@ -25,6 +25,7 @@ from cdk.model import ResourceConfig, load_config
 from policies.documents import UsageDocument
 from policies.live_usage import collect_usage
 from policies.plan import check_data_document
+from provider_bridge.aws import validate_endpoint_url, validate_regions
 from provider_bridge.catalog import Catalog
 from quotaform.commands.catalog_option import catalog_from_option
 
@@ -53,6 +54,8 @@ def usage(
     ),
 ) -> None:
     """Write the usage of every pool in the live account, from its pool tags."""
+    validate_regions(regions)
+    validate_endpoint_url(endpoint_url)
     catalog = catalog_from_option(catalog_dir)
     check_data_document(data)
     config = load_config(data, catalog)

@@ -15,9 +15,9 @@ import rego.v1
 #   id: allowed-regions
 #   severity: high
 deny contains violation if {
+	count(_allowed) > 0
 	some resource in input.resources
 	resource.changed
-	count(_allowed) > 0
 	is_string(resource.region)
 	not resource.region in _allowed
 	message := sprintf(
@@ -31,9 +31,9 @@ deny contains violation if {
 }
 
 deny contains violation if {
+	count(_allowed) > 0
 	some resource in input.resources
 	resource.changed
-	count(_allowed) > 0
 	resource.region == null
 	message := sprintf(
 		"%s has no region known at plan time, so it cannot be checked against the allowed regions (%s); %s",

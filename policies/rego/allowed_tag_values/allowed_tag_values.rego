@@ -54,9 +54,10 @@ deny contains violation if {
 }
 
 deny contains violation if {
+	count(_allowed_values) > 0
 	some resource in input.resources
 	resource.changed
-	some key, allowed in object.get(data.quotaform.allocation, "allowed_tag_values", {})
+	some key, allowed in _allowed_values
 	value := resource.tags[key]
 	value != ""
 	not value in allowed
@@ -66,6 +67,8 @@ deny contains violation if {
 	)
 	violation := lib.violation("allowed-tag-values", "medium", message, resource.pool, resource.address)
 }
+
+_allowed_values := object.get(data.quotaform.allocation, "allowed_tag_values", {})
 
 _teams := {team.name: team | some team in data.quotaform.allocation.teams}
 

@@ -1,8 +1,9 @@
 # METADATA
 # title: Access helpers of the quotaform rules
 # description: >-
-#   Which pools a plan changes, and whether the declarations restrict who may
-#   change them. Shared by the pool-access and unknown-requestor rules.
+#   Whether the declarations restrict who may change pools, who requests the
+#   change, and which resources a plan modifies. Shared by the pool-access and
+#   unknown-requestor rules; the pools a plan changes are in quotaform.changes.
 package quotaform.lib
 
 import rego.v1
@@ -21,16 +22,6 @@ modifies(resource) if {
 	some action in resource.actions
 	action in {"create", "update", "delete"}
 }
-
-# changed_pools are the declared pools in which the plan modifies a resource.
-changed_pools contains name if {
-	some resource in input.resources
-	modifies(resource)
-	name := resource.pool
-	_declared_pools[name]
-}
-
-_declared_pools := {pool.name: pool | some pool in data.quotaform.allocation.pools}
 
 # requestor is the person the check runs for, or null when none is known.
 requestor := object.get(input, "requestor", null)

@@ -17,7 +17,7 @@ import rego.v1
 deny contains violation if {
 	some resource in input.resources
 	resource.changed
-	pool := _pools[resource.pool]
+	pool := _limited[resource.pool]
 	some sized in _sized_types(resource)
 	some limit in _limits
 	is_number(pool[limit.field])
@@ -33,7 +33,12 @@ deny contains violation if {
 	violation := lib.violation("max-instance-size", "medium", message, pool.name, resource.address)
 }
 
-_pools := {pool.name: pool | some pool in data.quotaform.allocation.pools}
+# _limited are the pools that set a per-instance limit; resources of other pools are skipped.
+_limited := {pool.name: pool |
+	some pool in data.quotaform.allocation.pools
+	some limit in _limits
+	is_number(pool[limit.field])
+}
 
 _limits := [
 	{"field": "max_instance_vcpu", "fact": "vcpu", "unit": "vCPU"},

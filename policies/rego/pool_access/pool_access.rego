@@ -1,5 +1,6 @@
 package quotaform.rules.pool_access
 
+import data.quotaform.changes
 import data.quotaform.lib
 import rego.v1
 
@@ -21,7 +22,7 @@ deny contains violation if {
 	lib.access_declared
 	requestor := lib.requestor
 	is_object(requestor)
-	some name in lib.changed_pools
+	some name in changes.changed_pools
 	not _open_to(requestor, name)
 	message := sprintf(
 		"%s (%s) may not change pool '%s', which is open to %s; the plan changes %s. %s",
@@ -77,8 +78,11 @@ default _principal_text(_) := ""
 
 _principals(name) := {principal | some grant in _grants(name); some principal in grant.principals}
 
-_changed_addresses(name) := sort([resource.address |
+_changed_addresses(name) := sort(_modified_addresses[name])
+
+# _modified_addresses lists, by pool, the addresses of the resources the plan modifies
+# there, so that the resources are read once however many pools are denied.
+_modified_addresses[resource.pool] contains resource.address if {
 	some resource in input.resources
-	resource.pool == name
 	lib.modifies(resource)
-])
+}

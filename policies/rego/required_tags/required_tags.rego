@@ -14,10 +14,11 @@ import rego.v1
 #   id: required-tags
 #   severity: medium
 deny contains violation if {
+	count(_required) > 0
 	some resource in input.resources
 	resource.changed
 	resource.type in _tagged_types
-	missing := _missing_tags(resource)
+	missing := {tag | some tag in _required; object.get(resource.tags, tag, "") == ""}
 	count(missing) > 0
 	message := sprintf(
 		"%s is missing required tags %s; add them to the resource or its pool's tags",
@@ -28,7 +29,4 @@ deny contains violation if {
 
 _tagged_types := {"aws_instance", "aws_launch_template", "aws_autoscaling_group", "aws_db_instance"}
 
-_missing_tags(resource) := {tag |
-	some tag in data.quotaform.allocation.required_tags
-	object.get(resource.tags, tag, "") == ""
-}
+_required := data.quotaform.allocation.required_tags

@@ -1,5 +1,6 @@
 package quotaform.rules.unknown_requestor
 
+import data.quotaform.changes
 import data.quotaform.lib
 import rego.v1
 
@@ -18,11 +19,11 @@ deny contains violation if {
 	input.source == "plan"
 	lib.access_declared
 	lib.requestor == null
-	count(lib.changed_pools) > 0
+	count(changes.changed_pools) > 0
 	message := sprintf(
 		"no requestor is known, so access to pools %s was not checked; %s",
 		[
-			concat(", ", sort(lib.changed_pools)),
+			concat(", ", sort(changes.changed_pools)),
 			"pass --requestor NAME, or run in GitHub Actions (GITHUB_ACTOR) or GitLab CI (GITLAB_USER_LOGIN)",
 		],
 	)
