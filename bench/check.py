@@ -8,6 +8,8 @@ both are reported. The commands, on the
 same plan file in the same session:
 
 - ``orjson``: read the file and ``orjson.loads`` it, nothing else;
+- ``orjson-nogc``: the same with the cyclic garbage collector disabled, as
+  ``quotaform check`` parses the plan;
 - ``quotaform``: the whole ``quotaform check PLAN --data DATA`` process, text report;
 - ``quotaform-reports``: the same, also writing the markdown, sarif and junit reports;
 - ``checkov``: ``checkov -f PLAN --framework terraform_plan`` with its default checks;
@@ -99,6 +101,8 @@ def commands(plan: Path, data: Path, reports: Path, checkov: Path | None
     found = {
         "orjson": [python, "-c", "import orjson, sys; orjson.loads(open(sys.argv[1], 'rb')"
                    ".read())", str(plan)],
+        "orjson-nogc": [python, "-c", "import gc, orjson, sys; gc.disable(); "
+                        "orjson.loads(open(sys.argv[1], 'rb').read())", str(plan)],
         "quotaform": [quotaform, "check", str(plan), "--data", str(data)],
         "quotaform-reports": [quotaform, "check", str(plan), "--data", str(data),
                               "--output", f"markdown:{reports / 'comment.md'}",
@@ -206,7 +210,7 @@ def _time_steps(phases: dict[str, float], plan: Path, data: Path) -> None:
     phases["policies.report.render_text"] = clock() - started
     started = clock()
     del document, policy_input
-    # The console script skips this step: it exits without freeing (quotaform.runtime).
+    # The console script skips this step, because it exits without freeing the plan.
     phases["free the parsed plan"] = clock() - started
 
 
@@ -235,6 +239,29 @@ def markdown_table(results: list[Measurement]) -> str:
                      f"| {item.cpu_seconds:.2f} s | {item.max_rss_mb:.0f} MB | {wall} | {cpu} "
                      f"| {item.load:.1f} |")
     return "\n".join(lines)
+
+
+def ratio_lines(results: list[Measurement]) -> list[str]:
+    """Compare quotaform with the orjson parse and with checkov, per plan size."""
+    lines = []
+    for changes in sorted({item.changes for item in results}):
+        found = {item.name: item for item in results if item.changes == changes}
+        own = found.get("quotaform")
+        if own is None:
+            continue
+        for name in ("orjson", "orjson-nogc"):
+            if name in found:
+                lines.append(
+                    f"{changes:,} changes: quotaform / {name} = "
+                    f"{own.cpu_seconds / found[name].cpu_seconds:.2f}x CPU, "
+                    f"{own.seconds / found[name].seconds:.2f}x wall")
+        for name in ("checkov", "checkov-5"):
+            if name in found:
+                lines.append(
+                    f"{changes:,} changes: {name} / quotaform = "
+                    f"{found[name].cpu_seconds / own.cpu_seconds:.1f}x CPU, "
+                    f"{found[name].seconds / own.seconds:.1f}x wall")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(markdown_table(results))
+    print()
+    print("\n".join(ratio_lines(results)))
     if args.results is not None:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(

@@ -88,8 +88,6 @@ def _configure(
         os.environ["QUOTAFORM_DEBUG"] = "1"
 
 
-
-
 def main() -> None:
     """Run the CLI, turning quotaform errors into one message and an exit code."""
     try:

@@ -74,3 +74,29 @@ test_deny_mixed_instances_override_type if {
 	}} with input as {"resources": [group]}
 		with data.quotaform.allocation as _allocation
 }
+
+test_deny_every_resource_of_a_denied_pool_and_type if {
+	allowed_instance_types.deny == {
+		{
+			"rule": "allowed-instance-types",
+			"severity": "medium",
+			"message": "aws_instance.a uses instance type 'c5.large', which pool 'api' does not allow (allowed: m5.*, m6i.*)",
+			"pool": "api",
+			"address": "aws_instance.a",
+		},
+		{
+			"rule": "allowed-instance-types",
+			"severity": "medium",
+			"message": "aws_instance.b uses instance type 'c5.large', which pool 'api' does not allow (allowed: m5.*, m6i.*)",
+			"pool": "api",
+			"address": "aws_instance.b",
+		},
+	} with input as {"resources": [
+		_resource("aws_instance.a", "api", "c5.large", true),
+		_resource("aws_instance.b", "api", "c5.large", true),
+		_resource("aws_instance.c", "etl", "c5.large", true),
+		_resource("aws_instance.d", "free", "c5.large", true),
+		_resource("aws_instance.e", "api", "m5.large", true),
+	]}
+		with data.quotaform.allocation as _allocation
+}

@@ -3,7 +3,7 @@
 # description: >-
 #   Whether the declarations restrict who may change pools, who requests the
 #   change, and which resources a plan modifies. Shared by the pool-access and
-#   unknown-requestor rules; the pools a plan changes are in quotaform.changes.
+#   unknown-requestor rules. The pools a plan changes are in quotaform.changes.
 package quotaform.lib
 
 import rego.v1

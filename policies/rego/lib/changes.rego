@@ -3,8 +3,8 @@
 # description: >-
 #   The declared pools in which the plan creates, updates, replaces or deletes
 #   a resource. Used by the pool-access and unknown-requestor rules. It has a
-#   package of its own because regorus evaluates every rule of a package when
-#   another package reads one of them, and this one reads every resource.
+#   package of its own because regorus 0.13.0 evaluates every rule of a package
+#   when another package reads one of them, and this one reads every resource.
 package quotaform.changes
 
 import data.quotaform.lib

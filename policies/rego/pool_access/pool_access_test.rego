@@ -77,3 +77,32 @@ test_allow_no_op_unknown_requestor_and_open_declarations if {
 	open := object.union(_allocation, {"teams": [{"name": "payments"}, {"name": "data"}], "access": []})
 	count(pool_access.deny) == 0 with input as _input(bob, api) with data.quotaform.allocation as open
 }
+
+test_deny_each_pool_lists_its_own_changes if {
+	bob := {"name": "bob", "source": "flag", "teams": ["data"]}
+	resources := [
+		_resource("aws_instance.api_b", "api", ["create"]),
+		_resource("aws_instance.api_a", "api", ["delete", "create"]),
+		_resource("aws_instance.api_kept", "api", ["no-op"]),
+		_resource("aws_instance.batch", "shared-batch", ["update"]),
+		_resource("aws_instance.etl", "etl", ["create"]),
+	]
+	open_batch := object.union(_allocation, {"access": []})
+	pool_access.deny == {
+		{
+			"rule": "pool-access",
+			"severity": "high",
+			"message": "bob (member of data) may not change pool 'api', which is open to teams payments; the plan changes aws_instance.api_a, aws_instance.api_b. Add them to a team with access or grant access in allocation.access",
+			"pool": "api",
+			"address": null,
+		},
+		{
+			"rule": "pool-access",
+			"severity": "high",
+			"message": "bob (member of data) may not change pool 'shared-batch', which is open to teams payments; the plan changes aws_instance.batch. Add them to a team with access or grant access in allocation.access",
+			"pool": "shared-batch",
+			"address": null,
+		},
+	} with input as _input(bob, resources)
+		with data.quotaform.allocation as open_batch
+}

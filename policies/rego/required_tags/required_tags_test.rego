@@ -46,3 +46,10 @@ test_allow_untagged_types_and_unchanged_resources if {
 	]}
 		with data.quotaform.allocation as _allocation
 }
+
+test_allow_any_tags_when_none_are_required if {
+	count(required_tags.deny) == 0 with input as {"resources": [
+		_resource("aws_instance.web", "aws_instance", {}, true),
+	]}
+		with data.quotaform.allocation as {"required_tags": []}
+}
