@@ -108,6 +108,9 @@ def commands(plan: Path, data: Path, reports: Path, checkov: Path | None
                               "--output", f"markdown:{reports / 'comment.md'}",
                               "--output", f"sarif:{reports / 'results.sarif'}",
                               "--output", f"junit:{reports / 'results.xml'}"],
+        # Three conftest-style rules over the raw plan, loaded with --policy-dir.
+        "quotaform-user-policies": [quotaform, "check", str(plan), "--data", str(data),
+                                    "--policy-dir", str(BENCH / "policies")],
     }
     if checkov is not None:
         base = [str(checkov), "-f", str(plan), "--framework", "terraform_plan", "--compact",
