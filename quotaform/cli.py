@@ -101,6 +101,11 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except SystemExit as exc:
+        # typer turns Ctrl-C inside a command into a silent exit with status 130.
+        if exc.code == 130:
+            typer.echo("interrupted", err=True)
+        raise
     except Exception as exc:  # noqa: BLE001 - the CLI boundary turns any failure into one line
         if os.environ.get("QUOTAFORM_DEBUG"):
             raise

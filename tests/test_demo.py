@@ -123,6 +123,7 @@ def test_demo_interrupted_stops_server_and_cleans_up(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=60)
 
     assert process.returncode == 130, stderr
+    assert stderr.strip().endswith("interrupted")
     assert "Traceback" not in stderr
     assert list(temp.iterdir()) == []
     port = int(endpoint.rsplit(":", 1)[1])
