@@ -249,16 +249,22 @@ def _range(diagnostic: dict[str, Any]) -> str:
 
 
 @contextmanager
+def environment_variables(values: Mapping[str, str]) -> Iterator[None]:
+    """Set ``values`` in ``os.environ`` inside the block and restore the old values after."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
 def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set ``values`` in ``os.environ`` for the duration of one terraform command."""
-    with _environ_lock:
-        saved = {name: os.environ.get(name) for name in values}
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    """Set ``values`` for one terraform command, one command at a time."""
+    with _environ_lock, environment_variables(values):
+        yield

@@ -34,17 +34,31 @@ _WELL_FORMED = re.compile(
 _KEYS = re.compile(_KEY)
 
 
-def load_plan(path: Path) -> dict[str, Any]:
-    """Read a plan JSON file; every failure is an ``InputError`` that names the fix."""
+def read_input_file(path: Path, *, expected: str, hint: str) -> bytes:
+    """Read a JSON input file that must not be empty; every failure is an ``InputError``.
+
+    ``expected`` names the file to pass instead of a directory, and ``hint``
+    says how to create the file.
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
-        raise InputError(f"{path}: file not found; {_SHOW_JSON_HINT}") from exc
+        raise InputError(f"{path}: file not found; {hint}") from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"{path}: is a directory, not a file; pass {expected}") from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
-
     if not raw.strip():
-        raise InputError(f"{path}: the file is empty; {_SHOW_JSON_HINT}")
+        raise InputError(f"{path}: the file is empty; {hint}")
+    return raw
+
+
+def load_plan(path: Path) -> dict[str, Any]:
+    """Read a plan JSON file; every failure is an ``InputError`` that names the fix."""
+    raw = read_input_file(
+        path, expected="the plan JSON file that 'terraform show -json PLANFILE' writes",
+        hint=_SHOW_JSON_HINT,
+    )
     if raw.startswith(b"PK\x03\x04"):
         raise InputError(
             f"{path}: this is a binary plan file from 'terraform plan -out'; convert it "

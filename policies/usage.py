@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from cdk.errors import InputError
 from policies.documents import USAGE_VERSION, UsageDocument
-from policies.plan import identify_document, prior_state_resources
+from policies.plan import identify_document, prior_state_resources, read_input_file
 from policies.pools import ExternalPool, add_counts
 
 logger = logging.getLogger(__name__)
@@ -31,14 +31,8 @@ _ID_FIELDS = ("id", "arn", "identifier", "resource_id")
 
 def load_usage(path: Path) -> UsageDocument:
     """Read and validate a usage document; every failure is an ``InputError``."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: file not found; {_USAGE_HINT}") from exc
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
-    if not raw.strip():
-        raise InputError(f"{path}: the file is empty; {_USAGE_HINT}")
+    raw = read_input_file(path, expected="the usage document that 'quotaform usage' writes",
+                          hint=_USAGE_HINT)
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -26,7 +25,12 @@ from rich.rule import Rule
 from cdk.errors import ExecutionError, InputError
 from cdk.model import POOL_TAG, TEAM_TAG, ResourceConfig, load_config
 from cdk.synth import synth_app
-from cdk.terraform import TerraformWorkspace, find_terraform, write_local_aws_override
+from cdk.terraform import (
+    TerraformWorkspace,
+    environment_variables,
+    find_terraform,
+    write_local_aws_override,
+)
 from policies import Decision, check_config, check_plan, render_text
 from provider_bridge.catalog import Catalog, load_catalog
 from provider_bridge.inventory import PoolInventory, load_inventory
@@ -104,21 +108,6 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set ``values`` in ``os.environ`` inside the block and restore the old values after."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def run_demo(
     console: Console,
     *,
@@ -146,7 +135,7 @@ def run_demo(
             with steps.step("Start a moto server on 127.0.0.1"):
                 aws = server.enter_context(local_aws())
             console.print(f"    AWS endpoint: {aws.endpoint_url}", highlight=False)
-            with _environment(aws.environment()):
+            with environment_variables(aws.environment()):
                 result = _run_steps(console, steps, aws, examples, root, terraform)
     result.seconds = time.monotonic() - started
     _print_summary(console, result)

@@ -103,11 +103,6 @@ def check(
     if budget is not None and not (math.isfinite(budget) and budget >= 0):
         raise InputError(f"--budget {budget}: the budget must be a finite number of USD, "
                          "0 or more, such as --budget 500")
-    _reject_directory(plan_path, "", "the plan JSON file that "
-                      "'terraform show -json PLANFILE' writes")
-    if usage_path is not None:
-        _reject_directory(usage_path, "--usage ", "the usage document that "
-                          "'quotaform usage' writes")
     targets = plan_reports(output_format, outputs)
     check_outputs_spare_inputs(targets, [plan_path, data, usage_path])
     started = time.perf_counter()
@@ -139,7 +134,3 @@ def check(
     if not decision.allowed:
         raise typer.Exit(1)
 
-
-def _reject_directory(path: Path, option: str, expected: str) -> None:
-    if path.is_dir():
-        raise InputError(f"{option}{path}: is a directory, not a file; pass {expected}")
