@@ -165,7 +165,7 @@ class Waiver(_Strict):
 
 
 class PolicySetting(_Strict):
-    """Which enforcement level a policy rule runs at."""
+    """Enforcement level and on/off switch of one policy rule."""
 
     rule: str = Field(description="Rule id, such as 'pool-vcpu-quota'.")
     enforcement: EnforcementLevel | None = Field(

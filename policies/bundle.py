@@ -34,7 +34,7 @@ from policies.engine import policy_files
 
 logger = logging.getLogger(__name__)
 
-# Where the bundle's own description sits in OPA's data tree.
+# Path in OPA's data tree of the bundle's own description.
 STATUS_ROOT = "quotaform/policy_bundle"
 DATA_ROOT = "quotaform"
 

@@ -109,7 +109,7 @@ def size_of(catalog: Catalog, instance_type: str | None, region: str | None) -> 
     if spec is None:
         return Size()
     # NOTE: a db.X class gets the EC2 price of X, below the RDS price, and a Multi-AZ
-    # standby is not counted, because the catalog holds no RDS prices.
+    # standby is not counted, because the catalog has no RDS prices.
     price = catalog.monthly_price(name, region) if region is not None else None
     return Size(spec.vcpu, spec.memory_gib, None if price is None else round(price, 4))
 

@@ -25,7 +25,7 @@ from policies.pools import ExternalPool, add_counts
 logger = logging.getLogger(__name__)
 
 _USAGE_HINT = "write it with 'quotaform usage --data quotaform.json -o usage.json'"
-# Fields of the counted resource types that hold an id a usage document records.
+# Fields of the counted resource types that contain an id a usage document records.
 _ID_FIELDS = ("id", "arn", "identifier", "resource_id")
 
 
